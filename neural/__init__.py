@@ -1,0 +1,1 @@
+"""neural: torch models behind scikit-learn's fit / predict interface."""
