@@ -1,0 +1,275 @@
+"""LPGD: low-rank projected gradient descent on the lifted convex formulation of SDL.
+
+The lifted matrix stacks the reconstruction block ``Theta1`` and the classifier block
+``Theta2`` side by side, ``M = [Theta1, Theta2]`` of rank at most ``r``:
+
+* filter mode: ``Theta1 = W C^T ~ X^T`` (p x n), ``Theta2 = W beta`` (p x (K-1));
+* feature mode: ``Theta1 = C W^T ~ X`` (n x p), ``Theta2 = C beta`` (n x (K-1)).
+
+The objective is convex in ``(Theta, gamma, b)``; the only nonconvexity is the rank.
+
+Conditioning (section 15 of the SDL brief). The reconstruction block has curvature ``2 xi`` and
+the classifier block up to ``L1 = c_K ||X||_2^2`` (filter), orders of magnitude apart, so one
+global step ``1/L`` crawls. Since ``rank([Theta1, Theta2]) = rank([Theta1, c Theta2])``, we run
+projected gradient on ``(Theta1, c Theta2)`` with ``c^2 = L1 / (2 xi)``: both blocks then have
+curvature ``2 xi`` and one step ``1/(2 xi)`` serves both. That step sends the reconstruction block
+exactly to ``X`` (``Theta1 - (Theta1 - X) = X``), so an iteration is
+
+1. a gradient step on the classifier block (``Theta2``, ``gamma``, ``b``) with step ``1/L1``;
+2. the rank-r projection of ``[A, c Theta2]`` (``A = X^T`` or ``X``): the data with ``K - 1``
+   columns appended, whose top-r left singular subspace ``U`` gives ``Theta1 = U U^T A`` and
+   ``Theta2 = U U^T Theta2``.
+
+Only ``Theta2``, ``gamma``, ``b`` and ``U`` are carried; the dense ``Theta1`` is never formed
+(``||X - Theta1||^2 = ||A||^2 - ||U^T A||^2``). Steps are safeguarded: every accepted iterate
+satisfies the descent-lemma bound of the classifier block, so the objective is monotone, and with
+``step_size='auto'`` the curvature estimates adapt (backtrack on failure, grow after success).
+"""
+
+import math
+import warnings
+
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+
+from ._objective import aux_scores, logistic_loss_grad
+from ._problem import (
+    History,
+    SDLResult,
+    aux_design_curvature,
+    initial_intercept,
+    prepare_problem,
+    sign_flip,
+)
+from ._projection import change_energy, make_projector, residual_energy
+
+_MAX_BACKTRACKS = 40
+_GROWTH = 1.25  # step growth after an accepted step (adaptive mode)
+
+
+def lpgd(
+    X,
+    y,
+    *,
+    n_components,
+    mode="filter",
+    X_aux=None,
+    sample_weight=None,
+    xi=1.0,
+    alpha=1.0,
+    max_iter=100,
+    tol=1e-6,
+    step_size="auto",
+    projection="auto",
+    init=None,
+    random_state=None,
+    verbose=0,
+):
+    """Fit SDL by low-rank projected gradient descent on the lifted convex formulation.
+
+    Minimises ``sum_i w_i l(y_i, s_i) + xi ||X - C W^T||_F^2 + penalty`` (see
+    :class:`sdlearn.SDLClassifier` for the model) over the lifted matrix of rank at most
+    ``n_components``, and recovers the factors from it.
+
+    Parameters
+    ----------
+    X : array-like or sparse matrix of shape (n_samples, n_features)
+        Features to reconstruct and classify from.
+    y : array-like of shape (n_samples,)
+        Class labels; the smallest label is the baseline class.
+    n_components : int
+        Rank ``r`` of the dictionary, at most ``min(n_samples, n_features)``.
+    mode : {'filter', 'feature'}, default='filter'
+        Classify from ``W^T x`` (filter) or from the codes ``h`` (feature).
+    X_aux : array-like of shape (n_samples, n_aux), default=None
+        Auxiliary covariates: enter the classifier linearly, are not reconstructed.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weights of the logistic loss terms (class weights).
+    xi : float, default=1.0
+        Weight of the reconstruction error; must be positive.
+    alpha : float, default=1.0
+        Ridge penalty of the classifier (see :mod:`sdlearn._objective`).
+    max_iter : int, default=100
+        Maximum number of iterations.
+    tol : float, default=1e-6
+        Stop when the relative decrease of the objective falls below ``tol``.
+    step_size : 'auto' or float, default='auto'
+        'auto' adapts the classifier step from ``1/L`` (curvature bound; backtracking keeps
+        every step safe). A float ``rho`` fixes the classifier steps to ``rho / L``; a step
+        that breaks the descent bound is still halved. The reconstruction block always takes
+        ``1 / (2 xi)``.
+    projection : {'auto', 'gram', 'subspace'}, default='auto'
+        Rank-r projection: exact through the Gram matrix of the smaller side of ``X``, or a
+        warm-started randomized subspace iteration (large or sparse ``X``).
+    init : SDLResult, default=None
+        A previous result on the same data to warm-start from.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the subspace iteration.
+    verbose : int, default=0
+        Print progress every 10 iterations (1) or every iteration (2).
+
+    Returns
+    -------
+    result : SDLResult
+        Factors, history (objective, its parts, stationarity, time per iteration) and state.
+    """
+    problem = prepare_problem(
+        X, y, X_aux=X_aux, sample_weight=sample_weight, mode=mode,
+        n_components=n_components, xi=xi, alpha=alpha,
+    )
+    if step_size != "auto" and not (isinstance(step_size, (int, float)) and step_size > 0):
+        raise ValueError(f"step_size must be 'auto' or a positive number, got {step_size!r}.")
+    return _LPGD(problem, projection, check_random_state(random_state), verbose).run(
+        max_iter=max_iter, tol=tol, step_size=step_size, init=init
+    )
+
+
+class _LPGD:
+    """State and steps of one LPGD run (internal)."""
+
+    def __init__(self, problem, projection, rng, verbose):
+        self.pb = problem
+        self.xp = problem.xp
+        X = problem.X
+        self.A = X.T if problem.mode == "filter" else X
+        self.projector = make_projector(self.A, problem.n_components, projection, self.xp, rng)
+        # penalty weight on Theta2 (see _objective: ridge on W beta, or on the mean squared score)
+        self.theta_ridge = problem.alpha if problem.mode == "filter" else problem.alpha / problem.n_samples
+        self.history = History(verbose, name="lpgd")
+
+    # -- the classifier part of the objective -------------------------------------------------
+    def scores(self, T, gamma, b):
+        pb = self.pb
+        main = pb.dense(pb.X @ T) if pb.mode == "filter" else T
+        return main + aux_scores(pb.X_aux, gamma, b)
+
+    def classifier(self, T, gamma, b):
+        """Logistic loss + penalty of the classifier block, and the score gradient."""
+        xp, pb = self.xp, self.pb
+        loss, G = logistic_loss_grad(self.scores(T, gamma, b), pb.Y, pb.w, xp)
+        pen = 0.5 * self.theta_ridge * float(xp.sum(T * T))
+        if gamma is not None:
+            pen += 0.5 * pb.alpha * float(xp.sum(gamma * gamma))
+        return loss, pen, G
+
+    def gradients(self, T, gamma, G):
+        pb, xp = self.pb, self.xp
+        gT = (pb.dense(pb.X.T @ G) if pb.mode == "filter" else G) + self.theta_ridge * T
+        g_gamma = None if gamma is None else pb.X_aux.T @ G + pb.alpha * gamma
+        return gT, g_gamma, xp.sum(G, axis=0)
+
+    # -- the run ------------------------------------------------------------------------------
+    def run(self, *, max_iter, tol, step_size, init):
+        pb, xp = self.pb, self.xp
+        m, d = self.A.shape[0], pb.n_scores
+        T, gamma, b, scale = self._initial_point(init, m, d)
+        basis = self.projector.project(T, 1.0)
+        T = basis.U @ (basis.U.T @ T)
+
+        # curvature bounds of the classifier blocks; the top singular value of [A, c T] bounds
+        # that of A, and the Hessian of the weighted loss is at most c_K max(w) X^T X
+        curv_w = pb.curvature * float(xp.max(pb.w))
+        L1_bound = (curv_w * float(basis.s[0]) ** 2 if pb.mode == "filter" else curv_w) + self.theta_ridge
+        L2_bound = aux_design_curvature(pb) + pb.alpha
+        if step_size == "auto":
+            L1, L2 = scale * L1_bound, scale * L2_bound
+        else:
+            L1, L2 = L1_bound / step_size, L2_bound / step_size
+
+        loss, pen, G = self.classifier(T, gamma, b)
+        recon = pb.xi * residual_energy(self.projector, basis, pb.sq_norm_X)
+        self._record(loss, pen, recon, float("nan"))
+
+        converged, n_iter = False, 0
+        for n_iter in range(1, max_iter + 1):
+            gT, g_gamma, g_b = self.gradients(T, gamma, G)
+            for backtracks in range(_MAX_BACKTRACKS):
+                T_half = T - gT / L1
+                gamma_new = None if gamma is None else gamma - g_gamma / L2
+                b_new = b - g_b / L2
+                new_basis = self.projector.project(T_half, math.sqrt(L1 / (2.0 * pb.xi)))
+                T_new = new_basis.U @ (new_basis.U.T @ T_half)
+                loss_new, pen_new, G_new = self.classifier(T_new, gamma_new, b_new)
+                dT, db = T_new - T, b_new - b
+                sq_aux = float(xp.sum(db * db))
+                linear = float(xp.sum(gT * dT)) + float(xp.sum(g_b * db))
+                if gamma is not None:
+                    dg = gamma_new - gamma
+                    sq_aux += float(xp.sum(dg * dg))
+                    linear += float(xp.sum(g_gamma * dg))
+                sq_T = float(xp.sum(dT * dT))
+                model = loss + pen + linear + 0.5 * L1 * sq_T + 0.5 * L2 * sq_aux
+                if loss_new + pen_new <= model + 1e-12 * abs(loss + pen):
+                    break
+                L1, L2 = 2.0 * L1, 2.0 * L2
+            else:
+                warnings.warn(
+                    "LPGD could not find a step that decreases the objective; stopping early. "
+                    "Check the data scaling or lower step_size.",
+                    ConvergenceWarning,
+                    stacklevel=3,
+                )
+                break
+            recon_new = pb.xi * residual_energy(self.projector, new_basis, pb.sq_norm_X)
+            stationarity = math.sqrt(
+                (2.0 * pb.xi) ** 2 * change_energy(self.projector, new_basis, basis)
+                + L1 * L1 * sq_T + L2 * L2 * sq_aux
+            )
+            T, gamma, b, basis = T_new, gamma_new, b_new, new_basis
+            loss, pen, G = loss_new, pen_new, G_new
+            self._record(loss, pen, recon_new, stationarity)
+            if step_size == "auto" and backtracks == 0:
+                L1, L2 = max(L1 / _GROWTH, 1e-6 * L1_bound), max(L2 / _GROWTH, 1e-6 * L2_bound)
+            if self.history.relative_decrease() <= tol:
+                converged = True
+                break
+        if not converged and max_iter > 0:
+            warnings.warn(
+                f"LPGD did not converge in {max_iter} iterations (tol={tol}); increase max_iter.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        state = {"theta2": T, "gamma": gamma, "intercept": b, "scale": L1 / L1_bound}
+        return self._result(basis, T, gamma, b, n_iter, converged, state)
+
+    def _initial_point(self, init, m, d):
+        pb = self.pb
+        if init is not None:
+            state = init.state
+            if state.get("theta2") is None or tuple(state["theta2"].shape) != (m, d):
+                raise ValueError("init must be an LPGD result on data of the same shape and classes.")
+            gamma = state["gamma"]
+            if (gamma is None) != (pb.X_aux is None):
+                raise ValueError("init was fitted with a different number of auxiliary covariates.")
+            return state["theta2"], gamma, state["intercept"], state.get("scale", 1.0)
+        gamma = None if pb.X_aux is None else pb.zeros(pb.n_aux, d)
+        return pb.zeros(m, d), gamma, initial_intercept(pb), 1.0
+
+    def _record(self, loss, pen, recon, stationarity):
+        parts = {"logistic": loss, "penalty": pen, "reconstruction": recon}
+        parts["objective"] = loss + pen + recon
+        self.history.append(parts, stationarity)
+
+    def _result(self, basis, T, gamma, b, n_iter, converged, state):
+        """Factors from the lifted iterate ``U [U^T A, U^T T]`` (orthonormal dictionary)."""
+        pb, xp = self.pb, self.xp
+        U = basis.U
+        E = basis.E if basis.E is not None else pb.dense(self.A.T @ U)  # A^T U, (k, r)
+        if pb.mode == "filter":
+            # Theta1 = U (X U)^T, Theta2 = U (U^T T): W = U, codes X U, beta = U^T T
+            W, C, beta = U, E, U.T @ T
+        else:
+            # Theta1 = U E^T with E = X^T U = W_e S R^T: W = W_e, codes U R S, beta from T = C beta
+            W, S, Rt = xp.linalg.svd(E, full_matrices=False)
+            keep = S > S[0] * 1e-12
+            inv_S = xp.where(keep, 1.0 / xp.where(keep, S, 1.0), 0.0)
+            C = (U @ Rt.T) * S[None, :]
+            beta = (inv_S[:, None] * Rt) @ (U.T @ T)
+        W, C, beta = sign_flip(W, (C, 1), (beta, 0))
+        d = pb.n_scores
+        aux_coef = pb.zeros(d, 0) if gamma is None else gamma.T
+        return SDLResult(
+            components=W.T, codes=C, coef=beta.T, aux_coef=aux_coef, intercept=b,
+            classes=pb.classes, history=self.history.data, n_iter=n_iter,
+            converged=converged, solver="lpgd", mode=pb.mode, state=state,
+        )
