@@ -1,3 +1,14 @@
-"""sdlearn: supervised dictionary learning with auxiliary covariates."""
+"""sdlearn: supervised dictionary learning with auxiliary covariates.
+
+Estimators follow scikit-learn; the solvers are also available as functions for
+convergence experiments.
+"""
+
+from ._bcd import bcd
+from ._lpgd import lpgd
+from ._problem import SDLResult
+from ._sdl import SDLClassifier
 
 __version__ = "0.1.0.dev0"
+
+__all__ = ["SDLClassifier", "SDLResult", "bcd", "lpgd", "__version__"]
