@@ -194,29 +194,29 @@ class _BCD:
         main = pb.dense(pb.X @ (W @ beta)) if pb.mode == "filter" else C @ beta
         return main + aux_scores(pb.X_aux, gamma, b)
 
-    def update_dictionary(self, W, C, beta, gamma, b):
+    def dictionary_gradient(self, C, beta, gamma, b):
+        """Gradient of the objective in ``W`` (filter mode) and its Lipschitz bound."""
         pb, xp = self.pb, self.xp
-        XtC = pb.dense(pb.X.T @ C)
-        CtC = C.T @ C
-        if pb.mode == "feature":  # least squares in W
-            return self._ls_block(W, CtC, XtC)
-        # filter: the classifier also reads W through scores X W beta
-        bbT = beta @ beta.T
+        XtC, CtC, bbT = pb.dense(pb.X.T @ C), C.T @ C, beta @ beta.T
         curvature = 2.0 * pb.xi * top_eigenvalue(CtC, xp) + (self.lam_X + pb.alpha) * top_eigenvalue(bbT, xp)
 
         def gradient(V):
             _, G = logistic_loss_grad(self._scores(V, C, beta, gamma, b), pb.Y, pb.w, xp)
             return 2.0 * pb.xi * (V @ CtC - XtC) + pb.dense(pb.X.T @ G) @ beta.T + pb.alpha * (V @ bbT)
 
-        return self._projected_gradient(W, gradient, max(curvature, 1e-12))
+        return gradient, max(curvature, 1e-12)
 
-    def update_codes(self, W, C, beta, gamma, b):
+    def update_dictionary(self, W, C, beta, gamma, b):
+        pb = self.pb
+        if pb.mode == "feature":  # least squares in W
+            return self._ls_block(W, C.T @ C, pb.dense(pb.X.T @ C))
+        # filter: the classifier also reads W through the scores X W beta
+        return self._projected_gradient(W, *self.dictionary_gradient(C, beta, gamma, b))
+
+    def codes_gradient(self, W, beta, gamma, b):
+        """Gradient of the objective in ``C`` (feature mode) and its Lipschitz bound."""
         pb, xp = self.pb, self.xp
-        XW = pb.dense(pb.X @ W)
-        WtW = W.T @ W
-        if pb.mode == "filter":  # least squares in C
-            return self._ls_block(C, WtW, XW)
-        bbT = beta @ beta.T
+        XW, WtW, bbT = pb.dense(pb.X @ W), W.T @ W, beta @ beta.T
         ridge = pb.alpha / pb.n_samples
         curvature = 2.0 * pb.xi * top_eigenvalue(WtW, xp) + (self.curv_w + ridge) * top_eigenvalue(bbT, xp)
 
@@ -224,29 +224,46 @@ class _BCD:
             _, G = logistic_loss_grad(V @ beta + aux_scores(pb.X_aux, gamma, b), pb.Y, pb.w, xp)
             return 2.0 * pb.xi * (V @ WtW - XW) + G @ beta.T + ridge * (V @ bbT)
 
-        return self._projected_gradient(C, gradient, max(curvature, 1e-12))
+        return gradient, max(curvature, 1e-12)
 
-    def update_classifier(self, W, C, beta, gamma, b):
-        """Logistic regression of the labels on ``[features, X_aux, 1]`` (one joint block)."""
+    def update_codes(self, W, C, beta, gamma, b):
+        pb = self.pb
+        if pb.mode == "filter":  # least squares in C
+            return self._ls_block(C, W.T @ W, pb.dense(pb.X @ W))
+        return self._projected_gradient(C, *self.codes_gradient(W, beta, gamma, b))
+
+    def classifier_gradient(self, W, C, with_aux):
+        """Gradient of the objective in ``theta = [beta; gamma; b]`` (stacked rows), its
+        Lipschitz bound and the row count of ``beta``: a logistic regression of the labels on
+        ``[features, X_aux, 1]`` with the ridge ``alpha/2 beta^T Q beta + alpha/2 ||gamma||^2``."""
         pb, xp = self.pb, self.xp
         F = pb.dense(pb.X @ W) if pb.mode == "filter" else C
-        # the penalty on the main block is alpha/2 beta^T Q beta (Q = W^T W or C^T C / n)
         Q = W.T @ W if pb.mode == "filter" else (C.T @ C) / pb.n_samples
-        r, q = beta.shape[0], pb.n_aux
+        r, q = F.shape[1], pb.n_aux
         ones = xp.ones((pb.n_samples, 1), dtype=pb.dtype, device=pb.Y.device)
-        design = xp.concat([F, ones] if gamma is None else [F, pb.X_aux, ones], axis=1)
+        design = xp.concat([F, pb.X_aux, ones] if with_aux else [F, ones], axis=1)
         curvature = pb.curvature * top_eigenvalue(design.T @ (pb.w[:, None] * design), xp)
         curvature += pb.alpha * max(top_eigenvalue(Q, xp), 1.0)
-        theta = xp.concat([beta, gamma, b[None, :]] if gamma is not None else [beta, b[None, :]], axis=0)
 
         def gradient(V):
             _, G = logistic_loss_grad(design @ V, pb.Y, pb.w, xp)
-            grad = design.T @ G
             ridge = xp.concat([Q @ V[:r, :], V[r:r + q, :], xp.zeros_like(V[-1:, :])], axis=0)
-            return grad + pb.alpha * ridge
+            return design.T @ G + pb.alpha * ridge
 
+        return gradient, curvature
+
+    def update_classifier(self, W, C, beta, gamma, b):
+        xp = self.xp
+        with_aux = gamma is not None
+        theta = xp.concat([beta, gamma, b[None, :]] if with_aux else [beta, b[None, :]], axis=0)
+        gradient, curvature = self.classifier_gradient(W, C, with_aux)
         theta, stationarity = self._projected_gradient(theta, gradient, curvature, constrained=False)
-        return (theta[:r, :], theta[r:r + q, :] if gamma is not None else None, theta[-1, :]), stationarity
+        return theta, stationarity
+
+    def split_classifier(self, theta, with_aux):
+        """``theta = [beta; gamma; b]`` back into its parts."""
+        r = self.pb.n_components
+        return theta[:r, :], (theta[r:-1, :] if with_aux else None), theta[-1, :]
 
     # -- the run ------------------------------------------------------------------------------
     def run(self, *, max_iter, tol, step_size, radius, radius_decay, init):
@@ -269,12 +286,10 @@ class _BCD:
                     new, g = self.update_codes(W, C, beta, gamma, b)
                     C = self._limit(new, C)
                 else:
-                    (nb, ng, nbias), g = self.update_classifier(W, C, beta, gamma, b)
-                    old = xp.concat([beta, b[None, :]] + ([gamma] if gamma is not None else []), axis=0)
-                    moved = self._limit(xp.concat([nb, nbias[None, :]] + ([ng] if ng is not None else []), axis=0), old)
-                    r = beta.shape[0]
-                    beta, b = moved[:r, :], moved[r, :]
-                    gamma = moved[r + 1:, :] if gamma is not None else None
+                    new, g = self.update_classifier(W, C, beta, gamma, b)
+                    with_aux = gamma is not None
+                    old = xp.concat([beta, gamma, b[None, :]] if with_aux else [beta, b[None, :]], axis=0)
+                    beta, gamma, b = self.split_classifier(self._limit(new, old), with_aux)
                 squares += g * g
             W, C, beta = self._balance(W, C, beta)
             self._record(W, C, beta, gamma, b, math.sqrt(squares))

@@ -203,12 +203,15 @@ class _LPGD:
                     break
                 L1, L2 = 2.0 * L1, 2.0 * L2
             else:
-                warnings.warn(
-                    "LPGD could not find a step that decreases the objective; stopping early. "
-                    "Check the data scaling or lower step_size.",
-                    ConvergenceWarning,
-                    stacklevel=3,
-                )
+                # no step decreases the model: either the precision floor (converged) or trouble
+                converged = self.history.relative_decrease() <= max(tol, 1e-10)
+                if not converged:
+                    warnings.warn(
+                        "LPGD could not find a step that decreases the objective; stopping early. "
+                        "Check the data scaling or lower step_size.",
+                        ConvergenceWarning,
+                        stacklevel=3,
+                    )
                 break
             recon_new = pb.xi * residual_energy(self.projector, new_basis, pb.sq_norm_X)
             stationarity = math.sqrt(

@@ -140,7 +140,7 @@ def make_projector(A, r, method, xp, random_state, gram_limit=2000):
 def change_energy(projector, new, old):
     """``||U_n U_n^T A - U_o U_o^T A||_F^2``: how far the reconstruction block moved."""
     xp = projector.xp
-    cross = xp.sum((new.U.T @ old.U) * projector.quad(new, old).T)
+    cross = xp.sum((new.U.T @ old.U) * projector.quad(new, old))
     value = xp.trace(projector.quad(new, new)) + xp.trace(projector.quad(old, old)) - 2.0 * cross
     return max(float(value), 0.0)
 
