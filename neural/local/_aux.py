@@ -1,0 +1,218 @@
+"""Auxiliary networks: the local losses of DGL, InfoPro, AugLocal and MAN.
+
+Every auxiliary network maps a module's output ``h`` (plus the batch's images
+and labels) to a scalar loss; the module is trained by that loss alone.
+"""
+
+import copy
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..backbones.resnet import BasicBlock, init_weights
+
+__all__ = ["DGLAux", "InfoProAux", "AugLocalAux", "MANAux"]
+
+
+def _conv_bn_relu(cin, cout, kernel, stride=1):
+    return [
+        nn.Conv2d(cin, cout, kernel, stride, kernel // 2, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(),
+    ]
+
+
+class DGLAux(nn.Module):
+    """DGL's "MLP-SR" auxiliary classifier, trained with cross-entropy.
+
+    ``avg-pool to ceil(S/4)`` -> 3 x (1x1 conv + BN + ReLU) -> ``avg-pool to
+    min(ceil(S/4), 2)`` -> flatten -> 2 x (linear + BN + ReLU) -> linear.
+
+    Parameters
+    ----------
+    in_shape : tuple of int
+        ``(C, H, W)`` of the module output.
+    n_classes : int
+        Number of classes.
+    """
+
+    def __init__(self, in_shape, n_classes):
+        super().__init__()
+        c, h, w = in_shape
+        first = (math.ceil(h / 4), math.ceil(w / 4))
+        second = (min(first[0], 2), min(first[1], 2))
+        feat = c * second[0] * second[1]
+        self.net = nn.Sequential(
+            nn.AdaptiveAvgPool2d(first),
+            *_conv_bn_relu(c, c, 1),
+            *_conv_bn_relu(c, c, 1),
+            *_conv_bn_relu(c, c, 1),
+            nn.AdaptiveAvgPool2d(second),
+            nn.Flatten(),
+            nn.Linear(feat, feat, bias=False),
+            nn.BatchNorm1d(feat),
+            nn.ReLU(),
+            nn.Linear(feat, feat, bias=False),
+            nn.BatchNorm1d(feat),
+            nn.ReLU(),
+            nn.Linear(feat, n_classes),
+        )
+        init_weights(self)
+
+    def forward(self, h, target, y):
+        """Cross-entropy of the auxiliary logits; ``target`` is unused."""
+        return F.cross_entropy(self.net(h), y)
+
+
+class InfoProAux(nn.Module):
+    """InfoPro's local loss: image reconstruction + auxiliary classification.
+
+    ``loss = lambda_recon * BCE(decoder(h), x01) + lambda_task * CE(head(h), y)``
+    where ``x01`` is the input image scaled to [0, 1]. Decoder: bilinear
+    upsampling to the input size -> 3x3 conv (12 channels) -> BN -> ReLU ->
+    3x3 conv to the image channels (logits; the sigmoid is inside the BCE).
+    Head ("1c2f"): 3x3 conv (2C channels, stride 2; C channels, stride 1 in the
+    widest stage) -> BN -> ReLU -> global pool -> linear (``hidden``) -> ReLU
+    -> linear.
+
+    Parameters
+    ----------
+    in_shape : tuple of int
+        ``(C, H, W)`` of the module output.
+    image_shape : tuple of int
+        ``(C, H, W)`` of the network input.
+    n_classes : int
+        Number of classes.
+    weights : tuple of float
+        ``(lambda_recon, lambda_task)``.
+    widest : bool
+        Whether the module output is in the widest (last) stage.
+    hidden : int, default=128
+        Width of the hidden linear layer of the head.
+    """
+
+    def __init__(self, in_shape, image_shape, n_classes, weights, widest, hidden=128):
+        super().__init__()
+        c = in_shape[0]
+        self.image_size = tuple(image_shape[1:])
+        self.lambda_recon, self.lambda_task = (float(w) for w in weights)
+        self.decoder = nn.Sequential(
+            nn.Conv2d(c, 12, 3, 1, 1),
+            nn.BatchNorm2d(12),
+            nn.ReLU(),
+            nn.Conv2d(12, image_shape[0], 3, 1, 1),
+        )
+        cout, stride = (c, 1) if widest else (2 * c, 2)
+        self.head = nn.Sequential(
+            *_conv_bn_relu(c, cout, 3, stride),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(cout, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, n_classes),
+        )
+        init_weights(self)
+
+    def forward(self, h, target, y):
+        """Weighted BCE reconstruction of ``target`` plus CE of the head."""
+        loss = h.new_zeros(())
+        if self.lambda_recon:
+            up = F.interpolate(h, size=self.image_size, mode="bilinear", align_corners=True)
+            recon = F.binary_cross_entropy_with_logits(self.decoder(up), target)
+            loss = loss + self.lambda_recon * recon
+        if self.lambda_task:
+            loss = loss + self.lambda_task * F.cross_entropy(self.head(h), y)
+        return loss
+
+
+class AugLocalAux(nn.Module):
+    """AugLocal's auxiliary network: fresh copies of sampled later layers + head.
+
+    For each sampled layer a new, randomly initialised basic block with that
+    layer's output width is stacked (stride 2 where the sampled layer's
+    resolution is lower, one halving per block); then global average pooling,
+    batch norm (only when the depth is 1) and a linear classifier, trained
+    with cross-entropy.
+
+    Parameters
+    ----------
+    in_shape : tuple of int
+        ``(C, H, W)`` of the module output.
+    layer_shapes : list of tuple of int
+        ``(C, H, W)`` of the output of each sampled layer, in order.
+    n_classes : int
+        Number of classes.
+    """
+
+    def __init__(self, in_shape, layer_shapes, n_classes):
+        super().__init__()
+        blocks, channels, size, pending = [], in_shape[0], in_shape[1], 0
+        for c, h, _ in layer_shapes:
+            pending += max(0, round(math.log2(size / h))) if h else 0
+            stride = 2 if pending > 0 else 1
+            pending -= stride == 2
+            blocks.append(BasicBlock(channels, c, stride))
+            channels, size = c, h
+        self.blocks = nn.Sequential(*blocks)
+        norm = [nn.BatchNorm1d(channels)] if len(blocks) <= 1 else []
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), *norm, nn.Linear(channels, n_classes)
+        )
+        init_weights(self)
+
+    def forward(self, h, target, y):
+        """Cross-entropy of the auxiliary logits; ``target`` is unused."""
+        return F.cross_entropy(self.head(self.blocks(h)), y)
+
+
+class MANAux(nn.Module):
+    """Momentum auxiliary network: EMA of the next block + learnable bias path.
+
+    The input of the base auxiliary network is ``z = lb(h) + ema(h)``, where
+    ``ema`` is a frozen copy of the first block of the next module, kept as an
+    exponential moving average of that block's parameters
+    (:meth:`update_ema`), and ``lb`` is a trainable block of the same
+    architecture. Gradients flow through ``ema`` (its weights are frozen) into
+    the local module.
+
+    ``ema`` starts as an exact copy of the next block (so from the first step
+    it represents it); ``lb`` starts from a fresh random initialisation, as
+    the reference code effectively does.
+
+    Parameters
+    ----------
+    next_block : torch.nn.Module
+        First block of the next local module (copied, not shared).
+    base : torch.nn.Module
+        Auxiliary network of the underlying method (DGL or InfoPro) built for
+        the output shape of ``next_block``.
+    """
+
+    def __init__(self, next_block, base):
+        super().__init__()
+        self.ema = copy.deepcopy(next_block)
+        for p in self.ema.parameters():
+            p.requires_grad_(False)
+        self.lb = copy.deepcopy(next_block)
+        init_weights(self.lb)
+        self.base = base
+
+    def forward(self, h, target, y):
+        """Base local loss of ``lb(h) + ema(h)``."""
+        return self.base(self.lb(h) + self.ema(h), target, y)
+
+    @torch.no_grad()
+    def update_ema(self, source, momentum):
+        """``theta_ema <- m * theta_ema + (1 - m) * theta_source`` for every parameter.
+
+        Parameters
+        ----------
+        source : torch.nn.Module
+            The block being tracked (same architecture as ``ema``).
+        momentum : float
+            The EMA coefficient m.
+        """
+        for pe, ps in zip(self.ema.parameters(), source.parameters(), strict=True):
+            pe.mul_(momentum).add_(ps.detach(), alpha=1.0 - momentum)

@@ -1,0 +1,195 @@
+"""The trainable network of local learning: backbone cut into modules + aux nets."""
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ._aux import AugLocalAux, DGLAux, InfoProAux, MANAux
+from ._schedule import auglocal_depths, infopro_loss_weights, uniform_sample_layers
+
+__all__ = ["LocalNet", "METHODS"]
+
+METHODS = ("bp", "dgl", "infopro", "man", "auglocal")
+
+
+class LocalNet(nn.Module):
+    """A backbone cut into gradient-isolated modules, each with a local loss.
+
+    ``forward`` is plain inference through the backbone (auxiliary networks
+    are not used). :meth:`train_step` runs the modules in order; module ``k``
+    computes its loss (its auxiliary network's loss, or the cross-entropy of
+    the backbone's head for the last module), calls ``backward()`` on it,
+    which frees its autograd graph, and hands a *detached* output to module
+    ``k+1``: no gradient crosses a module border.
+
+    Parameters
+    ----------
+    backbone : CifarResNet
+        Network exposing ``layers`` (a ModuleList) and ``head``.
+    bounds : list of tuple of int
+        ``(start, stop)`` layer range of every module.
+    method : {"bp", "dgl", "infopro", "man", "auglocal"}
+        Local learning rule (``"bp"`` needs a single module).
+    n_classes : int
+        Number of classes.
+    input_shape : tuple of int
+        ``(C, H, W)`` of one input image.
+    man_base : {"dgl", "infopro"}, default="infopro"
+        Auxiliary network under MAN.
+    man_momentum : float, default=0.995
+        EMA coefficient of MAN.
+    infopro_lambdas : tuple of 4 float, default=(5.0, 0.5, 0.0, 1.0)
+        InfoPro loss weights, see :func:`infopro_loss_weights`.
+    aux_depth : int, default=2
+        Depth D of the first AugLocal auxiliary network.
+    pyramid_coeff : float, default=0.5
+        AugLocal depth decay, see :func:`auglocal_depths`.
+    aux_hidden : int, default=128
+        Hidden width of InfoPro's auxiliary classifier.
+    """
+
+    def __init__(
+        self,
+        backbone,
+        bounds,
+        method,
+        n_classes,
+        input_shape,
+        *,
+        man_base="infopro",
+        man_momentum=0.995,
+        infopro_lambdas=(5.0, 0.5, 0.0, 1.0),
+        aux_depth=2,
+        pyramid_coeff=0.5,
+        aux_hidden=128,
+    ):
+        super().__init__()
+        if method == "bp" and len(bounds) != 1:
+            raise ValueError("method='bp' trains the whole network as one module.")
+        self.backbone = backbone
+        self.bounds = [tuple(b) for b in bounds]
+        self.method = method
+        self.man_momentum = float(man_momentum)
+        self.input_shape = tuple(input_shape)
+        shapes = self._layer_shapes(backbone, input_shape)
+        self.layer_shapes = shapes
+        n_layers, n_modules = len(shapes), len(bounds)
+        widest = max(s[0] for s in shapes)
+        weights = infopro_loss_weights(n_modules, infopro_lambdas)
+        depths = auglocal_depths(n_modules, aux_depth, pyramid_coeff)
+
+        def infopro(k, shape):
+            return InfoProAux(shape, input_shape, n_classes, weights[k], shape[0] == widest,
+                              aux_hidden)
+
+        aux = []
+        for k, (_, stop) in enumerate(self.bounds[:-1]):
+            shape = shapes[stop - 1]
+            if method == "dgl":
+                aux.append(DGLAux(shape, n_classes))
+            elif method == "infopro":
+                aux.append(infopro(k, shape))
+            elif method == "auglocal":
+                picks = uniform_sample_layers(stop - 1, n_layers, depths[k])
+                aux.append(AugLocalAux(shape, [shapes[i] for i in picks], n_classes))
+            elif method == "man":
+                next_shape = shapes[stop]
+                base = DGLAux(next_shape, n_classes) if man_base == "dgl" else infopro(k, next_shape)
+                aux.append(MANAux(backbone.layers[stop], base))
+        self.aux = nn.ModuleList(aux)
+        # per-channel range of the training images: reconstruction targets in [0, 1]
+        self.register_buffer("image_min", torch.zeros(input_shape[0]))
+        self.register_buffer("image_max", torch.ones(input_shape[0]))
+
+    @staticmethod
+    @torch.no_grad()
+    def _layer_shapes(backbone, input_shape):
+        was_training = backbone.training
+        backbone.eval()
+        h = torch.zeros(1, *input_shape, device=next(backbone.parameters()).device)
+        shapes = []
+        for layer in backbone.layers:
+            h = layer(h)
+            shapes.append(tuple(h.shape[1:]))
+        backbone.train(was_training)
+        return shapes
+
+    def set_image_range(self, X):
+        """Record the per-channel min / max of training images ``X`` (n, C, H, W).
+
+        Parameters
+        ----------
+        X : ndarray or torch.Tensor of shape (n, C, H, W)
+            Training images.
+        """
+        X = torch.as_tensor(X)
+        lo = X.amin(dim=(0, 2, 3)).float()
+        hi = X.amax(dim=(0, 2, 3)).float()
+        hi = torch.where(hi > lo, hi, lo + 1.0)
+        self.image_min.copy_(lo)
+        self.image_max.copy_(hi)
+
+    def _recon_target(self, x):
+        lo = self.image_min.view(1, -1, 1, 1)
+        hi = self.image_max.view(1, -1, 1, 1)
+        return ((x - lo) / (hi - lo)).clamp(0.0, 1.0)
+
+    def forward(self, x):
+        """Inference: the backbone and its head only; returns logits."""
+        return self.backbone(x)
+
+    def run_module(self, k, h):
+        """Apply the layers of module ``k`` to ``h``."""
+        start, stop = self.bounds[k]
+        for layer in self.backbone.layers[start:stop]:
+            h = layer(h)
+        return h
+
+    def module_parameters(self, k):
+        """Parameters of the backbone layers of module ``k`` (plus the head if last)."""
+        start, stop = self.bounds[k]
+        params = [p for layer in self.backbone.layers[start:stop] for p in layer.parameters()]
+        if k == len(self.bounds) - 1:
+            params += list(self.backbone.head.parameters())
+        return params
+
+    def local_losses(self, x, y):
+        """Yield ``(k, loss_k)`` module by module, handing on detached outputs.
+
+        The caller must consume (and normally ``backward()``) each loss before
+        asking for the next one if memory matters.
+        """
+        target = self._recon_target(x) if self.method in ("infopro", "man") else None
+        h = x
+        last = len(self.bounds) - 1
+        for k in range(len(self.bounds)):
+            h = self.run_module(k, h)
+            if k < last:
+                yield k, self.aux[k](h, target, y)
+            else:
+                yield k, F.cross_entropy(self.backbone.head(h), y)
+            h = h.detach()
+
+    def train_step(self, x, y):
+        """Forward + backward of every module on a minibatch (no optimizer step).
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, C, H, W)
+            Images.
+        y : torch.Tensor of shape (n,)
+            Class indices.
+
+        Returns
+        -------
+        losses : list of float
+            The loss of every module; the last is the output cross-entropy.
+        """
+        losses = []
+        for k, loss in self.local_losses(x, y):
+            loss.backward()
+            if self.method == "man" and k < len(self.aux):
+                # after module k's backward, before the optimizer step (reference order)
+                self.aux[k].update_ema(self.backbone.layers[self.bounds[k][1]], self.man_momentum)
+            losses.append(float(loss.detach()))
+        return losses
