@@ -24,10 +24,10 @@ which leaves the objective unchanged and removes the scale ambiguity of the fact
 import math
 import warnings
 
-import scipy.sparse as sp
 
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_non_negative
 
 from ._objective import aux_scores, logistic_loss_grad, sdl_objective
 from ._problem import (
@@ -113,8 +113,8 @@ def bcd(
         X, y, X_aux=X_aux, sample_weight=sample_weight, mode=mode,
         n_components=n_components, xi=xi, alpha=alpha,
     )
-    if nonnegative and _has_negative(problem.X, problem.xp):
-        raise ValueError("X has negative entries, but nonnegative=True needs X >= 0.")
+    if nonnegative:
+        check_non_negative(problem.X, "bcd with nonnegative=True (X)")
     if step_size != "auto" and not (isinstance(step_size, (int, float)) and step_size > 0):
         raise ValueError(f"step_size must be 'auto' or a positive number, got {step_size!r}.")
     if radius is not None and not radius > 0:
@@ -122,12 +122,6 @@ def bcd(
     solver = _BCD(problem, nonnegative, block_max_iter, check_random_state(random_state), verbose)
     return solver.run(max_iter=max_iter, tol=tol, step_size=step_size, radius=radius,
                       radius_decay=radius_decay, init=init)
-
-
-def _has_negative(X, xp):
-    if sp.issparse(X):
-        return X.data.size > 0 and X.data.min() < 0
-    return bool(xp.any(X < 0))
 
 
 class _BCD:
