@@ -62,6 +62,7 @@ def lpgd(
     step_size="auto",
     projection="auto",
     init=None,
+    acceleration=True,
     random_state=None,
     verbose=0,
 ):
@@ -103,6 +104,10 @@ def lpgd(
         warm-started randomized subspace iteration (large or sparse ``X``).
     init : SDLResult, default=None
         A previous result on the same data to warm-start from.
+    acceleration : bool, default=True
+        Extrapolate the classifier block (FISTA momentum) and restart the momentum whenever
+        the objective would increase, so the objective stays monotone. ``False`` runs plain
+        projected gradient descent, the algorithm of the convergence theory.
     random_state : int, RandomState instance or None, default=None
         Seeds the subspace iteration.
     verbose : int, default=0
@@ -120,7 +125,7 @@ def lpgd(
     if step_size != "auto" and not (isinstance(step_size, (int, float)) and step_size > 0):
         raise ValueError(f"step_size must be 'auto' or a positive number, got {step_size!r}.")
     return _LPGD(problem, projection, check_random_state(random_state), verbose).run(
-        max_iter=max_iter, tol=tol, step_size=step_size, init=init
+        max_iter=max_iter, tol=tol, step_size=step_size, init=init, acceleration=acceleration
     )
 
 
@@ -138,33 +143,37 @@ class _LPGD:
         self.history = History(verbose, name="lpgd")
 
     # -- the classifier part of the objective -------------------------------------------------
-    def scores(self, T, gamma, b):
+    def scores(self, point):
         pb = self.pb
+        T, gamma, b = point
         main = pb.dense(pb.X @ T) if pb.mode == "filter" else T
         return main + aux_scores(pb.X_aux, gamma, b)
 
-    def classifier(self, T, gamma, b):
-        """Logistic loss + penalty of the classifier block, and the score gradient."""
+    def classifier(self, point, scores=None):
+        """Logistic loss + penalty of the classifier block, its score gradient and the scores."""
         xp, pb = self.xp, self.pb
-        loss, G = logistic_loss_grad(self.scores(T, gamma, b), pb.Y, pb.w, xp)
+        T, gamma, _ = point
+        S = self.scores(point) if scores is None else scores
+        loss, G = logistic_loss_grad(S, pb.Y, pb.w, xp)
         pen = 0.5 * self.theta_ridge * float(xp.sum(T * T))
         if gamma is not None:
             pen += 0.5 * pb.alpha * float(xp.sum(gamma * gamma))
-        return loss, pen, G
+        return loss, pen, G, S
 
-    def gradients(self, T, gamma, G):
+    def gradients(self, point, G):
         pb, xp = self.pb, self.xp
+        T, gamma, _ = point
         gT = (pb.dense(pb.X.T @ G) if pb.mode == "filter" else G) + self.theta_ridge * T
         g_gamma = None if gamma is None else pb.X_aux.T @ G + pb.alpha * gamma
         return gT, g_gamma, xp.sum(G, axis=0)
 
     # -- the run ------------------------------------------------------------------------------
-    def run(self, *, max_iter, tol, step_size, init):
+    def run(self, *, max_iter, tol, step_size, init, acceleration):
         pb, xp = self.pb, self.xp
         m, d = self.A.shape[0], pb.n_scores
         T, gamma, b, scale = self._initial_point(init, m, d)
         basis = self.projector.project(T, 1.0)
-        T = basis.U @ (basis.U.T @ T)
+        x = (basis.U @ (basis.U.T @ T), gamma, b)
 
         # curvature bounds of the classifier blocks; the top singular value of [A, c T] bounds
         # that of A, and the Hessian of the weighted loss is at most c_K max(w) X^T X
@@ -172,37 +181,32 @@ class _LPGD:
         L1_bound = (curv_w * float(basis.s[0]) ** 2 if pb.mode == "filter" else curv_w) + self.theta_ridge
         L2_bound = aux_design_curvature(pb) + pb.alpha
         if step_size == "auto":
-            L1, L2 = scale * L1_bound, scale * L2_bound
+            self.L = [scale * L1_bound, scale * L2_bound]
         else:
-            L1, L2 = L1_bound / step_size, L2_bound / step_size
+            self.L = [L1_bound / step_size, L2_bound / step_size]
 
-        loss, pen, G = self.classifier(T, gamma, b)
+        cls = self.classifier(x)
         recon = pb.xi * residual_energy(self.projector, basis, pb.sq_norm_X)
-        self._record(loss, pen, recon, float("nan"))
+        self._record(cls[0], cls[1], recon, float("nan"))
 
+        # FISTA-style extrapolation of the classifier state with a function-value restart:
+        # the reconstruction block needs none (its step lands on X from anywhere)
+        x_prev, S_prev, momentum_t = x, cls[3], 1.0
         converged, n_iter = False, 0
         for n_iter in range(1, max_iter + 1):
-            gT, g_gamma, g_b = self.gradients(T, gamma, G)
-            for backtracks in range(_MAX_BACKTRACKS):
-                T_half = T - gT / L1
-                gamma_new = None if gamma is None else gamma - g_gamma / L2
-                b_new = b - g_b / L2
-                new_basis = self.projector.project(T_half, math.sqrt(L1 / (2.0 * pb.xi)))
-                T_new = new_basis.U @ (new_basis.U.T @ T_half)
-                loss_new, pen_new, G_new = self.classifier(T_new, gamma_new, b_new)
-                dT, db = T_new - T, b_new - b
-                sq_aux = float(xp.sum(db * db))
-                linear = float(xp.sum(gT * dT)) + float(xp.sum(g_b * db))
-                if gamma is not None:
-                    dg = gamma_new - gamma
-                    sq_aux += float(xp.sum(dg * dg))
-                    linear += float(xp.sum(g_gamma * dg))
-                sq_T = float(xp.sum(dT * dT))
-                model = loss + pen + linear + 0.5 * L1 * sq_T + 0.5 * L2 * sq_aux
-                if loss_new + pen_new <= model + 1e-12 * abs(loss + pen):
-                    break
-                L1, L2 = 2.0 * L1, 2.0 * L2
-            else:
+            F_x = self.history.data["objective"][-1]
+            t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * momentum_t * momentum_t))
+            coef = (momentum_t - 1.0) / t_next if acceleration else 0.0
+            step = None
+            if coef > 0:
+                y = _combine(x, x_prev, coef)
+                step = self._step(y, self.classifier(y, cls[3] + coef * (cls[3] - S_prev)), basis)
+                if step is not None and step[4] > F_x + 1e-12 * abs(F_x):
+                    step = None  # the extrapolated step went uphill: restart from x
+                    t_next = 1.0
+            if step is None:
+                step = self._step(x, cls, basis)
+            if step is None:
                 # no step decreases the model: either the precision floor (converged) or trouble
                 converged = self.history.relative_decrease() <= max(tol, 1e-10)
                 if not converged:
@@ -213,16 +217,12 @@ class _LPGD:
                         stacklevel=3,
                     )
                 break
-            recon_new = pb.xi * residual_energy(self.projector, new_basis, pb.sq_norm_X)
-            stationarity = math.sqrt(
-                (2.0 * pb.xi) ** 2 * change_energy(self.projector, new_basis, basis)
-                + L1 * L1 * sq_T + L2 * L2 * sq_aux
-            )
-            T, gamma, b, basis = T_new, gamma_new, b_new, new_basis
-            loss, pen, G = loss_new, pen_new, G_new
-            self._record(loss, pen, recon_new, stationarity)
+            x_new, cls_new, basis_new, recon_new, _, stationarity, backtracks = step
+            x_prev, S_prev, x, cls, basis = x, cls[3], x_new, cls_new, basis_new
+            momentum_t = t_next
+            self._record(cls[0], cls[1], recon_new, stationarity)
             if step_size == "auto" and backtracks == 0:
-                L1, L2 = max(L1 / _GROWTH, 1e-6 * L1_bound), max(L2 / _GROWTH, 1e-6 * L2_bound)
+                self.L = [max(self.L[0] / _GROWTH, 1e-6 * L1_bound), max(self.L[1] / _GROWTH, 1e-6 * L2_bound)]
             if self.history.relative_decrease() <= tol:
                 converged = True
                 break
@@ -232,8 +232,40 @@ class _LPGD:
                 ConvergenceWarning,
                 stacklevel=3,
             )
-        state = {"theta2": T, "gamma": gamma, "intercept": b, "scale": L1 / L1_bound}
+        T, gamma, b = x
+        state = {"theta2": T, "gamma": gamma, "intercept": b, "scale": self.L[0] / L1_bound}
         return self._result(basis, T, gamma, b, n_iter, converged, state)
+
+    def _step(self, y, cls_y, basis):
+        """One safeguarded projected-gradient step from the classifier point ``y``.
+
+        Backtracks (doubling the curvature estimates) until the classifier part satisfies the
+        descent-lemma bound at ``y``. Returns ``(point, classifier values, basis,
+        reconstruction, objective, stationarity, backtracks)``, or ``None`` if no step works.
+        """
+        pb, xp = self.pb, self.xp
+        loss, pen, G, _ = cls_y
+        gradient = self.gradients(y, G)
+        for backtracks in range(_MAX_BACKTRACKS):
+            L1, L2 = self.L
+            half = _combine(y, gradient, -1.0, 1.0 / L1, 1.0 / L2)
+            new_basis = self.projector.project(half[0], math.sqrt(L1 / (2.0 * pb.xi)))
+            point = (new_basis.U @ (new_basis.U.T @ half[0]), half[1], half[2])
+            cls_new = self.classifier(point)
+            move = _combine(point, y, -1.0)
+            sq = [_sq(move[0], xp), _sq(move[1], xp) + _sq(move[2], xp)]
+            linear = sum(_inner(g, v, xp) for g, v in zip(gradient, move))
+            model = loss + pen + linear + 0.5 * L1 * sq[0] + 0.5 * L2 * sq[1]
+            if cls_new[0] + cls_new[1] <= model + 1e-12 * abs(loss + pen):
+                recon = pb.xi * residual_energy(self.projector, new_basis, pb.sq_norm_X)
+                stationarity = math.sqrt(
+                    (2.0 * pb.xi) ** 2 * change_energy(self.projector, new_basis, basis)
+                    + L1 * L1 * sq[0] + L2 * L2 * sq[1]
+                )
+                value = cls_new[0] + cls_new[1] + recon
+                return point, cls_new, new_basis, recon, value, stationarity, backtracks
+            self.L = [2.0 * L1, 2.0 * L2]
+        return None
 
     def _initial_point(self, init, m, d):
         pb = self.pb
@@ -276,3 +308,25 @@ class _LPGD:
             classes=pb.classes, history=self.history.data, n_iter=n_iter,
             converged=converged, solver="lpgd", mode=pb.mode, state=state,
         )
+
+
+def _combine(p, q, coef, scale_T=1.0, scale_rest=1.0):
+    """``p + coef * (p - q)`` for ``coef > 0`` is extrapolation; with ``coef = -1`` and scales,
+    ``p - scale * q`` (a gradient step) or ``p - q`` (a move). ``None`` parts stay ``None``."""
+    out = []
+    for i, (a, b) in enumerate(zip(p, q)):
+        if a is None:
+            out.append(None)
+        elif coef < 0:
+            out.append(a - (scale_T if i == 0 else scale_rest) * b)
+        else:
+            out.append(a + coef * (a - b))
+    return tuple(out)
+
+
+def _sq(a, xp):
+    return 0.0 if a is None else float(xp.sum(a * a))
+
+
+def _inner(a, b, xp):
+    return 0.0 if a is None else float(xp.sum(a * b))

@@ -119,7 +119,7 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         ``stationarity`` and ``time`` (seconds since the start of the fit).
     n_features_in_ : int
         Number of columns of ``X`` seen in fit (auxiliary columns included).
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of ``X``, when it was a DataFrame with string column names.
 
     See Also
@@ -458,7 +458,7 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
 
     # -- transformer side ---------------------------------------------------------------------
     def transform(self, X):
-        """Codes of ``X`` on the dictionary (least squares; nonnegative if ``nonnegative``).
+        """Encode ``X`` on the dictionary (least squares; nonnegative if ``nonnegative``).
 
         Parameters
         ----------

@@ -30,10 +30,6 @@ IGNORED_FOR = {
     # so numpydoc expects a Parameters section. They are documented under Attributes on
     # purpose: users receive results from lpgd/bcd, they do not construct them.
     "sdlearn.SDLResult": {"PR01"},
-    # TEMPORARY (reported to the owner of sdlearn/): the summary "Codes of ``X`` on the
-    # dictionary ..." is not an imperative verb phrase. Fix: "Encode ``X`` on the dictionary
-    # (least squares; nonnegative if ``nonnegative``)." Remove this entry once fixed.
-    "sdlearn.SDLClassifier.transform": {"SS05"},
 }
 
 
@@ -86,11 +82,6 @@ def test_public_names_cover_all():
 
 # Sphinx warnings tolerated for now, each reported to the owner of the docstring.
 KNOWN_WARNINGS = [
-    # TEMPORARY: in SDLClassifier's Attributes, ``(n_features_in_,)`` reads as an RST link
-    # reference "n_features_in_" with no target. Fix in sdlearn/_sdl.py:
-    #     feature_names_in_ : ndarray of shape (`n_features_in_`,)
-    # Remove this entry once fixed.
-    'Unknown target name: "n_features_in"',
 ]
 
 

@@ -85,11 +85,11 @@ def test_lpgd_classifier_gradient_matches_finite_differences(shape, seed):
     b = rng.standard_normal(n_classes - 1)
 
     def value(T_, gamma_, b_):
-        loss, pen, _ = solver.classifier(T_, gamma_, b_)
+        loss, pen, _, _ = solver.classifier((T_, gamma_, b_))
         return loss + pen
 
-    _, _, G = solver.classifier(T, gamma, b)
-    gT, g_gamma, g_b = solver.gradients(T, gamma, G)
+    _, _, G, _ = solver.classifier((T, gamma, b))
+    gT, g_gamma, g_b = solver.gradients((T, gamma, b), G)
     assert_gradient(lambda t: value(t, gamma, b), gT, T, seed)
     assert_gradient(lambda c: value(T, gamma, c), g_b, b, seed)
     if n_aux:

@@ -87,7 +87,7 @@ def test_lpgd_reaches_the_same_optimum_as_bcd_and_from_warm_start():
     assert res_b.objective >= res.objective - 1e-7 * abs(res.objective)
     assert res_b.objective <= res.objective * (1 + 1e-4)
     warm = lpgd(d.data, d.target, tol=1e-12, max_iter=300, init=res, **kw)
-    assert warm.n_iter <= 3
+    assert warm.n_iter <= 5
     assert warm.objective == pytest.approx(res.objective, rel=1e-10)
 
 
