@@ -177,7 +177,7 @@ class _BCD:
         if self.nonnegative:
             L = 2.0 * xi * max(top_eigenvalue(BtB, xp), 1e-12)
             return self._projected_gradient(Z, gradient, L)
-        ridge = 1e-12 * max(float(xp.trace(BtB)), 1e-300)
+        ridge = 1e-12 * max(float(xp.linalg.trace(BtB)), 1e-300)
         eye = xp.eye(BtB.shape[0], dtype=BtB.dtype, device=BtB.device)
         solution = xp.linalg.solve(BtB + ridge * eye, cross.T).T
         return solution, self._norm(gradient(Z))

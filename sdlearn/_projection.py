@@ -141,11 +141,11 @@ def change_energy(projector, new, old):
     """``||U_n U_n^T A - U_o U_o^T A||_F^2``: how far the reconstruction block moved."""
     xp = projector.xp
     cross = xp.sum((new.U.T @ old.U) * projector.quad(new, old))
-    value = xp.trace(projector.quad(new, new)) + xp.trace(projector.quad(old, old)) - 2.0 * cross
+    value = xp.linalg.trace(projector.quad(new, new)) + xp.linalg.trace(projector.quad(old, old)) - 2.0 * cross
     return max(float(value), 0.0)
 
 
 def residual_energy(projector, basis, sq_norm_A):
     """``||A - U U^T A||_F^2`` from the Gram quantities."""
-    return max(sq_norm_A - float(projector.xp.trace(projector.quad(basis, basis))), 0.0)
+    return max(sq_norm_A - float(projector.xp.linalg.trace(projector.quad(basis, basis))), 0.0)
 
