@@ -552,9 +552,9 @@ class BaseTorchEstimator(BaseEstimator):
 class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
     """Base of torch classifiers: labels, cross-entropy, ``predict_proba``.
 
-    Parameters are those of :class:`BaseTorchEstimator`. The module built by
-    ``_build_module`` must return logits of shape (n, n_classes) from
-    ``_forward``.
+    The module built by ``_build_module`` must return logits of shape
+    (n, n_classes) from ``_forward``. The parameters are those of
+    :class:`BaseTorchEstimator` (appended below).
     """
 
     def _check_targets(self, y, reset, classes=None):
@@ -628,3 +628,9 @@ class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
     def _restore_metadata(self, meta):
         super()._restore_metadata(meta)
         self.classes_ = np.asarray(meta["classes_"], dtype=np.dtype(meta["classes_dtype"]))
+
+
+# same parameters as the base: reuse its section rather than repeat it
+BaseTorchClassifier.__doc__ += "\n" + BaseTorchEstimator.__doc__[
+    BaseTorchEstimator.__doc__.index("    Parameters\n") :
+]

@@ -82,9 +82,9 @@ def make_shapes(
     Returns
     -------
     X : ndarray of shape (n_samples, n_channels, image_size, image_size)
-        float32 images with values in [0, 1].
+        Float32 images with values in [0, 1].
     y : ndarray of shape (n_samples,)
-        int64 labels in ``range(n_classes)``.
+        Int64 labels in ``range(n_classes)``.
 
     Examples
     --------
@@ -117,7 +117,7 @@ def make_shapes(
 
 
 def load_digits_images(image_size=32):
-    """scikit-learn's bundled 8x8 digits, upscaled to ``image_size`` pixels.
+    """Load scikit-learn's bundled 8x8 digits, upscaled to ``image_size`` pixels.
 
     Pixel values are scaled to [0, 1] and the images resized with bilinear
     interpolation, giving CIFAR-sized single-channel inputs with no download.
@@ -130,9 +130,9 @@ def load_digits_images(image_size=32):
     Returns
     -------
     X : ndarray of shape (1797, 1, image_size, image_size)
-        float32 images.
+        Float32 images with values in [0, 1].
     y : ndarray of shape (1797,)
-        int64 digit labels.
+        Int64 digit labels.
     """
     digits = load_digits()
     images = torch.from_numpy(digits.images.astype(np.float32) / 16.0)[:, None]

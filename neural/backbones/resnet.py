@@ -63,7 +63,18 @@ class BasicBlock(nn.Module):
         self.stride = stride
 
     def forward(self, x):
-        """Apply the block to ``x`` of shape (n, in_channels, H, W)."""
+        """Apply the block.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, C, H, W)
+            Input batch.
+
+        Returns
+        -------
+        out : torch.Tensor of shape (n, out_channels, H', W')
+            Block output.
+        """
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         return F.relu(out + self.shortcut(x))
@@ -89,7 +100,18 @@ class Stem(nn.Module):
         self.stride = 1
 
     def forward(self, x):
-        """Apply the stem to ``x`` of shape (n, in_channels, H, W)."""
+        """Apply the stem.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, C, H, W)
+            Input batch.
+
+        Returns
+        -------
+        out : torch.Tensor of shape (n, out_channels, H, W)
+            Stem output.
+        """
         return F.relu(self.bn(self.conv(x)))
 
 
@@ -109,7 +131,18 @@ class ClassifierHead(nn.Module):
         self.fc = nn.Linear(in_channels, n_classes)
 
     def forward(self, x):
-        """Return logits of shape (n, n_classes) for features (n, C, H, W)."""
+        """Pool and classify features.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, C, H, W)
+            Input batch.
+
+        Returns
+        -------
+        out : torch.Tensor of shape (n, n_classes)
+            Logits.
+        """
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
@@ -187,13 +220,35 @@ class CifarResNet(nn.Module):
         return [layer.stride for layer in self.layers]
 
     def features(self, x):
-        """Run every layer and return the last feature map."""
+        """Run every layer.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, C, H, W)
+            Input batch.
+
+        Returns
+        -------
+        out : torch.Tensor
+            The last feature map.
+        """
         for layer in self.layers:
             x = layer(x)
         return x
 
     def forward(self, x):
-        """Return logits of shape (n, n_classes) for images (n, C, H, W)."""
+        """Classify images.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, C, H, W)
+            Input batch.
+
+        Returns
+        -------
+        out : torch.Tensor of shape (n, n_classes)
+            Logits.
+        """
         return self.head(self.features(x))
 
 
@@ -255,20 +310,64 @@ def parse_resnet_name(name):
 
 
 def resnet20(**kwargs):
-    """ResNet-20 (3 blocks per stage); keyword arguments as :func:`make_resnet`."""
+    """Build ResNet-20 (3 blocks per stage).
+
+    Parameters
+    ----------
+    **kwargs
+        ``width``, ``in_channels``, ``n_classes``, as for :func:`make_resnet`.
+
+    Returns
+    -------
+    model : CifarResNet
+        A freshly initialised network.
+    """
     return make_resnet("resnet20", **kwargs)
 
 
 def resnet32(**kwargs):
-    """ResNet-32 (5 blocks per stage); keyword arguments as :func:`make_resnet`."""
+    """Build ResNet-32 (5 blocks per stage).
+
+    Parameters
+    ----------
+    **kwargs
+        ``width``, ``in_channels``, ``n_classes``, as for :func:`make_resnet`.
+
+    Returns
+    -------
+    model : CifarResNet
+        A freshly initialised network.
+    """
     return make_resnet("resnet32", **kwargs)
 
 
 def resnet56(**kwargs):
-    """ResNet-56 (9 blocks per stage); keyword arguments as :func:`make_resnet`."""
+    """Build ResNet-56 (9 blocks per stage).
+
+    Parameters
+    ----------
+    **kwargs
+        ``width``, ``in_channels``, ``n_classes``, as for :func:`make_resnet`.
+
+    Returns
+    -------
+    model : CifarResNet
+        A freshly initialised network.
+    """
     return make_resnet("resnet56", **kwargs)
 
 
 def resnet110(**kwargs):
-    """ResNet-110 (18 blocks per stage); keyword arguments as :func:`make_resnet`."""
+    """Build ResNet-110 (18 blocks per stage).
+
+    Parameters
+    ----------
+    **kwargs
+        ``width``, ``in_channels``, ``n_classes``, as for :func:`make_resnet`.
+
+    Returns
+    -------
+    model : CifarResNet
+        A freshly initialised network.
+    """
     return make_resnet("resnet110", **kwargs)

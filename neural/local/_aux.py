@@ -62,7 +62,22 @@ class DGLAux(nn.Module):
         init_weights(self)
 
     def forward(self, h, target, y):
-        """Cross-entropy of the auxiliary logits; ``target`` is unused."""
+        """Cross-entropy of the auxiliary logits (``target`` is unused).
+
+        Parameters
+        ----------
+        h : torch.Tensor of shape (n, C, H, W)
+            Output of the local module.
+        target : torch.Tensor of shape (n, C_in, H_in, W_in) or None
+            Input images scaled to [0, 1] (used by reconstruction losses).
+        y : torch.Tensor of shape (n,)
+            Class indices.
+
+        Returns
+        -------
+        loss : torch.Tensor
+            Scalar local loss.
+        """
         return F.cross_entropy(self.net(h), y)
 
 
@@ -116,7 +131,22 @@ class InfoProAux(nn.Module):
         init_weights(self)
 
     def forward(self, h, target, y):
-        """Weighted BCE reconstruction of ``target`` plus CE of the head."""
+        """Weighted BCE reconstruction of ``target`` plus CE of the head.
+
+        Parameters
+        ----------
+        h : torch.Tensor of shape (n, C, H, W)
+            Output of the local module.
+        target : torch.Tensor of shape (n, C_in, H_in, W_in) or None
+            Input images scaled to [0, 1] (used by reconstruction losses).
+        y : torch.Tensor of shape (n,)
+            Class indices.
+
+        Returns
+        -------
+        loss : torch.Tensor
+            Scalar local loss.
+        """
         loss = h.new_zeros(())
         if self.lambda_recon:
             up = F.interpolate(h, size=self.image_size, mode="bilinear", align_corners=True)
@@ -163,7 +193,22 @@ class AugLocalAux(nn.Module):
         init_weights(self)
 
     def forward(self, h, target, y):
-        """Cross-entropy of the auxiliary logits; ``target`` is unused."""
+        """Cross-entropy of the auxiliary logits (``target`` is unused).
+
+        Parameters
+        ----------
+        h : torch.Tensor of shape (n, C, H, W)
+            Output of the local module.
+        target : torch.Tensor of shape (n, C_in, H_in, W_in) or None
+            Input images scaled to [0, 1] (used by reconstruction losses).
+        y : torch.Tensor of shape (n,)
+            Class indices.
+
+        Returns
+        -------
+        loss : torch.Tensor
+            Scalar local loss.
+        """
         return F.cross_entropy(self.head(self.blocks(h)), y)
 
 
@@ -200,7 +245,22 @@ class MANAux(nn.Module):
         self.base = base
 
     def forward(self, h, target, y):
-        """Base local loss of ``lb(h) + ema(h)``."""
+        """Base local loss of ``lb(h) + ema(h)``.
+
+        Parameters
+        ----------
+        h : torch.Tensor of shape (n, C, H, W)
+            Output of the local module.
+        target : torch.Tensor of shape (n, C_in, H_in, W_in) or None
+            Input images scaled to [0, 1] (used by reconstruction losses).
+        y : torch.Tensor of shape (n,)
+            Class indices.
+
+        Returns
+        -------
+        loss : torch.Tensor
+            Scalar local loss.
+        """
         return self.base(self.lb(h) + self.ema(h), target, y)
 
     @torch.no_grad()

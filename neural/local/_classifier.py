@@ -130,7 +130,7 @@ class LocalLearningClassifier(BaseTorchClassifier):
 
     See Also
     --------
-    neural.local.LocalNet : the underlying module, for custom training loops.
+    neural.local.LocalNet : The underlying module, for custom training loops.
 
     References
     ----------

@@ -135,18 +135,53 @@ class LocalNet(nn.Module):
         return ((x - lo) / (hi - lo)).clamp(0.0, 1.0)
 
     def forward(self, x):
-        """Inference: the backbone and its head only; returns logits."""
+        """Inference through the backbone and its head only (no auxiliary network).
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, C, H, W)
+            Images.
+
+        Returns
+        -------
+        logits : torch.Tensor of shape (n, n_classes)
+            Class scores.
+        """
         return self.backbone(x)
 
     def run_module(self, k, h):
-        """Apply the layers of module ``k`` to ``h``."""
+        """Apply the layers of module ``k``.
+
+        Parameters
+        ----------
+        k : int
+            Module index.
+        h : torch.Tensor
+            Input of the module (the output of module ``k-1``, or the images).
+
+        Returns
+        -------
+        out : torch.Tensor
+            Output of the module.
+        """
         start, stop = self.bounds[k]
         for layer in self.backbone.layers[start:stop]:
             h = layer(h)
         return h
 
     def module_parameters(self, k):
-        """Parameters of the backbone layers of module ``k`` (plus the head if last)."""
+        """List the backbone parameters of module ``k`` (plus the head if last).
+
+        Parameters
+        ----------
+        k : int
+            Module index.
+
+        Returns
+        -------
+        params : list of torch.nn.Parameter
+            Parameters trained by module ``k``'s loss (auxiliary networks excluded).
+        """
         start, stop = self.bounds[k]
         params = [p for layer in self.backbone.layers[start:stop] for p in layer.parameters()]
         if k == len(self.bounds) - 1:
@@ -156,8 +191,22 @@ class LocalNet(nn.Module):
     def local_losses(self, x, y):
         """Yield ``(k, loss_k)`` module by module, handing on detached outputs.
 
-        The caller must consume (and normally ``backward()``) each loss before
-        asking for the next one if memory matters.
+        The caller should ``backward()`` each loss before asking for the next
+        one: that frees the module's graph, which is the memory saving.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, C, H, W)
+            Images.
+        y : torch.Tensor of shape (n,)
+            Class indices.
+
+        Yields
+        ------
+        k : int
+            Module index.
+        loss : torch.Tensor
+            Scalar loss of module ``k``.
         """
         target = self._recon_target(x) if self.method in ("infopro", "man") else None
         h = x

@@ -151,7 +151,7 @@ def auglocal_depths(n_modules, max_depth, pyramid_coeff=0.5, min_depth=1):
 
 
 def uniform_sample_layers(layer_index, n_layers, depth):
-    """Indices of the later layers an AugLocal auxiliary network imitates.
+    """Pick the later layers an AugLocal auxiliary network imitates.
 
     With ``l = layer_index``, ``N = n_layers`` and ``d = depth``: all of
     ``l+1 .. N-1`` if ``d >= N-1-l``, else ``round(l + j (N-1-l) / d)`` for
@@ -169,6 +169,7 @@ def uniform_sample_layers(layer_index, n_layers, depth):
     Returns
     -------
     indices : list of int
+        Increasing layer indices, ending with ``n_layers - 1``.
 
     Examples
     --------
@@ -184,7 +185,7 @@ def uniform_sample_layers(layer_index, n_layers, depth):
 
 
 def infopro_loss_weights(n_modules, lambdas):
-    """InfoPro's per-module weights of the reconstruction and task losses.
+    """Compute InfoPro's per-module weights of the reconstruction and task losses.
 
     ``lambda_k = (1 - r) * start + r * end`` with ``r = k / (K - 2)`` (0 when
     ``K <= 2``) for local modules ``k = 0 .. K-2``.
