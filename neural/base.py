@@ -344,8 +344,10 @@ class BaseTorchEstimator(BaseEstimator):
                 f"{type(self).__name__} needs at least 2 samples to train (batch norm); "
                 f"got n_samples={len(X)}."
             )
-        devices = [self.device_] if resume and self.device_.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices, enabled=True):
+        device = self.device_ if resume else resolve_device(self.device)
+        # seeding happens inside a forked RNG so the caller's torch RNG is untouched
+        devices = [device] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
             if resume:
                 torch.set_rng_state(self._torch_rng_state)
                 if self.optimizer_ is None:
@@ -405,7 +407,7 @@ class BaseTorchEstimator(BaseEstimator):
         bar.close()
         if best_state is not None:
             self.module_.load_state_dict(best_state)
-        if not incremental and not converged and not self.early_stopping:
+        if not incremental and not converged:
             warnings.warn(
                 f"{type(self).__name__}: maximum iterations ({n_epochs}) reached and the "
                 "optimisation hasn't converged yet (training loss still improving by more "

@@ -226,3 +226,25 @@ def test_shapes_generator():
     np.testing.assert_array_equal(X, X2)
     with pytest.raises(ValueError, match="n_classes"):
         make_shapes(10, n_classes=11)
+
+
+def test_memory_split_front_loads_modules(shapes_small):
+    X, y, _, _ = shapes_small
+    est = small(backbone="resnet14", n_local_modules=3, split="memory", max_iter=1,
+                random_state=0).fit(X, y)
+    sizes = [b - a for a, b in est.module_bounds_]
+    assert sizes[0] <= sizes[-1] and sum(sizes) == 7
+    explicit = small(backbone="resnet14", n_local_modules=3, split=(0, 3), max_iter=1).fit(X, y)
+    assert explicit.module_bounds_ == [(0, 1), (1, 4), (4, 7)]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_fit_matches_cpu_closely(shapes_small):
+    X, y, Xt, _ = shapes_small
+    gpu = fitted(X, y, method="man", device="cuda")
+    assert gpu.device_.type == "cuda" and gpu.peak_cuda_memory_bytes_ > 0
+    cpu = fitted(X, y, method="man", device="cpu")
+    # same seed, same data: the same activation bytes are saved on both devices
+    assert gpu.peak_activation_bytes_ == cpu.peak_activation_bytes_
+    assert np.mean(gpu.predict(Xt) == cpu.predict(Xt)) > 0.8
