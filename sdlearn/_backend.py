@@ -60,6 +60,10 @@ def to_numpy(array):
         return array.get()
     if module.startswith("torch"):
         return array.detach().cpu().numpy()
+    if module.startswith("array_api_strict"):
+        import array_api_strict
+
+        array = array_api_strict.asarray(array, device=array_api_strict.Device("CPU_DEVICE"))
     try:
         return np.asarray(array)
     except (TypeError, ValueError, RuntimeError):
@@ -71,3 +75,27 @@ def squared_norm(A, xp):
     if sp.issparse(A):
         return float(A.multiply(A).sum())
     return float(xp.sum(A * A))
+
+
+def check_same_namespace(X, estimator, *, attribute, method):
+    """Raise if ``X`` is not in the namespace and on the device of a fitted attribute.
+
+    Only active with ``array_api_dispatch``; NumPy arrays, array-likes and SciPy sparse
+    matrices are all compatible with an estimator fitted on NumPy.
+    """
+    if not sklearn.get_config().get("array_api_dispatch", False):
+        return
+    fitted = getattr(estimator, attribute)
+    fitted_xp, fitted_device = get_namespace(fitted), device_of(fitted)
+    is_array = sp.issparse(X) or array_api_compat.is_array_api_obj(X)
+    X_xp = get_namespace(X) if is_array else array_api_compat.numpy
+    if is_numpy_namespace(fitted_xp) and is_numpy_namespace(X_xp):
+        return
+    X_device = device_of(X) if is_array else None
+    if X_xp.__name__ == fitted_xp.__name__ and X_device == fitted_device:
+        return
+    raise ValueError(
+        f"Inputs passed to {type(estimator).__name__}.{method}() must use the same namespace and the "
+        f"same device as those passed to fit(): fitted on {fitted_xp.__name__} ({fitted_device}), got "
+        f"{X_xp.__name__} ({X_device}). Convert X, or refit on X's namespace and device."
+    )

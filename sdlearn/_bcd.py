@@ -336,7 +336,9 @@ class _BCD:
         """Unit-norm atoms; codes and coefficients absorb the scale (objective unchanged)."""
         xp = self.xp
         norms = xp.sqrt(xp.sum(W * W, axis=0))
-        scale = xp.where(norms > 0, norms, xp.ones_like(norms))
+        # a (near-)zero atom is unused (e.g. r above the rank of X): rescaling it would
+        # blow its coefficient up without changing the objective, so it is left alone
+        scale = xp.where(norms > 1e-8 * xp.max(norms), norms, xp.ones_like(norms))
         W, C = W / scale[None, :], C * scale[None, :]
         beta = beta * scale[:, None] if self.pb.mode == "filter" else beta / scale[:, None]
         return W, C, beta

@@ -12,7 +12,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
 
-from ._backend import get_namespace
+from ._backend import check_same_namespace, device_of, get_namespace, is_numpy_namespace, to_numpy
 from ._bcd import bcd
 from ._coding import encode
 from ._lpgd import lpgd
@@ -232,9 +232,14 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         self._validate_params()
         if self.nonnegative and self.solver != "bcd":
             raise ValueError("nonnegative=True needs solver='bcd' (LPGD's lifted matrix cannot keep W, H >= 0).")
-        X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"), dtype=(np.float64, np.float32))
+        xp = get_namespace(X)
+        X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"), dtype=(xp.float64, xp.float32))
+        y = to_numpy(y)  # labels live on the host (classes_ may be strings); solvers move them
         check_classification_targets(y)
-        self._aux_mask = self._resolve_aux_mask()
+        mask = self._resolve_aux_mask()
+        # plain tuples: fitted arrays must live in X's namespace, these index columns
+        self._main_columns = tuple(int(i) for i in np.flatnonzero(~mask))
+        self._aux_columns = tuple(int(i) for i in np.flatnonzero(mask))
         X_main, X_all_aux = self._split(X, X_aux, fitting=True)
         n, p = X_main.shape
         if len(np.unique(y)) < 2:
@@ -314,20 +319,20 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
 
     def _split(self, X, X_aux, fitting=False):
         """Main features and all auxiliary covariates (selected columns, then ``X_aux``)."""
-        mask = self._aux_mask
-        if mask.all():
+        if not self._main_columns:
             raise ValueError("aux_features selects every column of X; at least one feature must be reconstructed.")
-        X_main = X[:, np.flatnonzero(~mask)] if mask.any() else X
+        xp = get_namespace(X)
+        X_main = self._main(X, xp)
         parts = []
-        if mask.any():
-            selected = X[:, np.flatnonzero(mask)]
-            parts.append(selected.toarray() if sp.issparse(selected) else selected)
+        if self._aux_columns:
+            selected = _columns(X, self._aux_columns, xp)
+            parts.append(xp.asarray(selected.toarray()) if sp.issparse(selected) else selected)
         if X_aux is not None:
-            X_aux = check_array(X_aux, dtype=X.dtype, input_name="X_aux")
+            X_aux = check_array(X_aux, dtype=(xp.float64, xp.float32), input_name="X_aux")
             if X_aux.shape[0] != X.shape[0]:
                 raise ValueError(f"X_aux has {X_aux.shape[0]} rows but X has {X.shape[0]}; they must match.")
-            parts.append(X_aux)
-        aux = np.hstack(parts) if parts else None
+            parts.append(xp.astype(X_aux, X.dtype) if X_aux.dtype != X.dtype else X_aux)
+        aux = (xp.concat(parts, axis=1) if len(parts) > 1 else parts[0]) if parts else None
         if not fitting:
             n_aux = 0 if aux is None else aux.shape[1]
             if n_aux != self.n_aux_:
@@ -337,25 +342,41 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
                 )
         return X_main, aux
 
-    def _validated(self, X, X_aux):
+    def _main(self, X, xp):
+        """The reconstructed (non-auxiliary) columns of ``X``."""
+        return _columns(X, self._main_columns, xp) if self._aux_columns else X
+
+    def _validated(self, X, X_aux, method):
         check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse=("csr", "csc"), dtype=(np.float64, np.float32), reset=False)
+        check_same_namespace(X, self, attribute="components_", method=method)
+        xp = get_namespace(X)
+        X = validate_data(self, X, accept_sparse=("csr", "csc"), dtype=(xp.float64, xp.float32), reset=False)
         return self._split(X, X_aux)
 
     # -- prediction ---------------------------------------------------------------------------
-    def _scores(self, X, X_aux):
-        X_main, aux = self._validated(X, X_aux)
-        W = self.components_.T.astype(X_main.dtype, copy=False)
-        features = X_main @ W if self.mode == "filter" else self._encode(X_main)
-        scores = np.asarray(features) @ self.coef_.T.astype(X_main.dtype, copy=False) + self.intercept_
+    def _scores(self, X, X_aux, method):
+        """Class scores against the baseline, shape (n_samples, n_classes - 1)."""
+        X_main, aux = self._validated(X, X_aux, method)
+        xp = get_namespace(self.components_)
+        dtype = X_main.dtype
+        W = xp.astype(self.components_, dtype).T
+        features = X_main @ W if self.mode == "filter" else self._encode(X_main, W, xp)
+        if sp.issparse(X_main):
+            features = xp.asarray(features)
+        scores = features @ xp.astype(self.coef_, dtype).T + xp.astype(self.intercept_, dtype)
         if aux is not None:
-            scores = scores + aux @ self.aux_coef_.T
+            scores = scores + aux @ xp.astype(self.aux_coef_, dtype).T
         return scores
 
-    def _encode(self, X_main):
-        xp = get_namespace(X_main)
-        W = self.components_.T.astype(X_main.dtype, copy=False)
+    def _encode(self, X_main, W, xp):
         return encode(X_main, W, xp, nonnegative=self.nonnegative, max_iter=self.transform_max_iter)
+
+    def _full_scores(self, X, X_aux, method):
+        """Scores of all classes, the baseline's being 0."""
+        scores = self._scores(X, X_aux, method)
+        xp = get_namespace(scores)
+        zeros = xp.zeros((scores.shape[0], 1), dtype=scores.dtype, device=device_of(scores))
+        return xp.concat([zeros, scores], axis=1)
 
     def decision_function(self, X, X_aux=None):
         """Class scores against the baseline class ``classes_[0]``.
@@ -373,10 +394,10 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
             For two classes the score of ``classes_[1]``; otherwise one column per class,
             the baseline's column being 0.
         """
-        scores = self._scores(X, X_aux)
+        check_is_fitted(self)
         if len(self.classes_) == 2:
-            return scores[:, 0]
-        return np.hstack([np.zeros((scores.shape[0], 1), dtype=scores.dtype), scores])
+            return self._scores(X, X_aux, "decision_function")[:, 0]
+        return self._full_scores(X, X_aux, "decision_function")
 
     def predict_proba(self, X, X_aux=None):
         """Class probabilities.
@@ -393,8 +414,8 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         proba : ndarray of shape (n_samples, n_classes)
             Probabilities in the order of ``classes_``.
         """
-        scores = self._scores(X, X_aux)
-        return np.asarray(full_probabilities(scores, get_namespace(scores)))
+        scores = self._scores(X, X_aux, "predict_proba")
+        return full_probabilities(scores, get_namespace(scores))
 
     def predict_log_proba(self, X, X_aux=None):
         """Logarithm of the class probabilities.
@@ -411,10 +432,10 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         log_proba : ndarray of shape (n_samples, n_classes)
             Log-probabilities in the order of ``classes_``.
         """
-        scores = self._scores(X, X_aux)
-        full = np.hstack([np.zeros((scores.shape[0], 1), dtype=scores.dtype), scores])
-        shift = full.max(axis=1, keepdims=True)
-        return full - shift - np.log(np.exp(full - shift).sum(axis=1, keepdims=True))
+        full = self._full_scores(X, X_aux, "predict_log_proba")
+        xp = get_namespace(full)
+        shift = xp.max(full, axis=1, keepdims=True)
+        return full - shift - xp.log(xp.sum(xp.exp(full - shift), axis=1, keepdims=True))
 
     def predict(self, X, X_aux=None):
         """Predicted class labels.
@@ -431,9 +452,12 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         y_pred : ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        scores = self._scores(X, X_aux)
-        best = np.where(scores.max(axis=1) > 0, scores.argmax(axis=1) + 1, 0)
-        return self.classes_[best]
+        full = self._full_scores(X, X_aux, "predict")
+        xp = get_namespace(full)
+        best = xp.argmax(full, axis=1)
+        if self.classes_.dtype.kind in "biuf" and not is_numpy_namespace(xp):
+            return xp.take(xp.asarray(self.classes_, device=device_of(full)), best)
+        return self.classes_[to_numpy(best)]
 
     def score(self, X, y, sample_weight=None, X_aux=None):
         """Mean accuracy on the given data.
@@ -454,7 +478,9 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         score : float
             Accuracy of ``predict(X, X_aux)``.
         """
-        return float(accuracy_score(y, self.predict(X, X_aux=X_aux), sample_weight=sample_weight))
+        predicted = to_numpy(self.predict(X, X_aux=X_aux))
+        weights = None if sample_weight is None else to_numpy(sample_weight)
+        return float(accuracy_score(to_numpy(y), predicted, sample_weight=weights))
 
     # -- transformer side ---------------------------------------------------------------------
     def transform(self, X):
@@ -471,10 +497,11 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
             The codes ``h`` with ``x ~ W h``.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse=("csr", "csc"), dtype=(np.float64, np.float32), reset=False)
-        mask = self._aux_mask
-        X_main = X[:, np.flatnonzero(~mask)] if mask.any() else X
-        return np.asarray(self._encode(X_main))
+        check_same_namespace(X, self, attribute="components_", method="transform")
+        xp = get_namespace(X)
+        X = validate_data(self, X, accept_sparse=("csr", "csc"), dtype=(xp.float64, xp.float32), reset=False)
+        X_main = self._main(X, xp)
+        return self._encode(X_main, xp.astype(self.components_, X_main.dtype).T, get_namespace(self.components_))
 
     def inverse_transform(self, X):
         """Reconstruct the main features from codes.
@@ -490,8 +517,10 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
             ``codes @ components_``.
         """
         check_is_fitted(self)
-        codes = check_array(X, dtype=(np.float64, np.float32))
-        return codes @ self.components_.astype(codes.dtype, copy=False)
+        check_same_namespace(X, self, attribute="components_", method="inverse_transform")
+        xp = get_namespace(X)
+        codes = check_array(X, dtype=(xp.float64, xp.float32))
+        return codes @ xp.astype(self.components_, codes.dtype)
 
     @property
     def _n_features_out(self):
@@ -505,4 +534,12 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         # two-feature blobs of the common checks with r = p = 2), so accuracy there is modest
         tags.classifier_tags.poor_score = self.nonnegative
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.array_api_support = True
         return tags
+
+
+def _columns(X, indices, xp):
+    """Columns ``indices`` of a dense array of any namespace or of a SciPy sparse matrix."""
+    if sp.issparse(X):
+        return X[:, indices]
+    return xp.take(X, xp.asarray(list(indices), device=device_of(X)), axis=1)
