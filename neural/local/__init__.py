@@ -1,6 +1,6 @@
 """Supervised local learning: BP, DGL, InfoPro, MAN and AugLocal."""
 
-from ._aux import AugLocalAux, DGLAux, InfoProAux, MANAux
+from ._aux import AugLocalAux, DGLAux, InfoProAux, MANAux, supervised_contrastive_loss
 from ._classifier import LocalLearningClassifier
 from ._net import METHODS, LocalNet
 from ._schedule import auglocal_depths, infopro_loss_weights, split_layers, uniform_sample_layers
@@ -16,5 +16,6 @@ __all__ = [
     "auglocal_depths",
     "infopro_loss_weights",
     "split_layers",
+    "supervised_contrastive_loss",
     "uniform_sample_layers",
 ]

@@ -13,7 +13,44 @@ from torch.nn import functional as F
 
 from ..backbones.resnet import BasicBlock, init_weights
 
-__all__ = ["DGLAux", "InfoProAux", "AugLocalAux", "MANAux"]
+__all__ = ["DGLAux", "InfoProAux", "AugLocalAux", "MANAux", "supervised_contrastive_loss"]
+
+
+def supervised_contrastive_loss(features, y, temperature=0.07):
+    """Supervised contrastive loss (Khosla et al., 2020) of one view per sample.
+
+    For anchor i with positives P(i) (the other samples of its class)::
+
+        l_i = -1/|P(i)| sum_{p in P(i)} log( exp(z_i.z_p / T) / sum_{a != i} exp(z_i.z_a / T) )
+
+    averaged over the anchors that have at least one positive.
+
+    Parameters
+    ----------
+    features : torch.Tensor of shape (n, d)
+        Embeddings (L2-normalised here).
+    y : torch.Tensor of shape (n,)
+        Class indices.
+    temperature : float, default=0.07
+        Temperature T.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        Scalar loss (0 when no sample has a positive).
+    """
+    z = F.normalize(features, dim=1)
+    sim = z @ z.T / temperature
+    self_mask = torch.eye(len(y), dtype=torch.bool, device=z.device)
+    sim = sim.masked_fill(self_mask, float("-inf"))
+    log_prob = sim - torch.logsumexp(sim, dim=1, keepdim=True)
+    positives = (y[:, None] == y[None, :]) & ~self_mask
+    n_pos = positives.sum(1)
+    has_pos = n_pos > 0
+    if not has_pos.any():
+        return sim.new_zeros(()) + 0.0 * features.sum()
+    pos_log_prob = log_prob.masked_fill(~positives, 0.0).sum(1)
+    return -(pos_log_prob[has_pos] / n_pos[has_pos]).mean()
 
 
 def _conv_bn_relu(cin, cout, kernel, stride=1):
@@ -106,9 +143,14 @@ class InfoProAux(nn.Module):
         Whether the module output is in the widest (last) stage.
     hidden : int, default=128
         Width of the hidden linear layer of the head.
+    task_loss : {"ce", "contrast"}, default="ce"
+        ``"ce"``: the head outputs logits, cross-entropy. ``"contrast"``: the
+        head outputs a ``hidden``-dimensional embedding trained with the
+        supervised contrastive loss (temperature 0.07), InfoPro's default.
     """
 
-    def __init__(self, in_shape, image_shape, n_classes, weights, widest, hidden=128):
+    def __init__(self, in_shape, image_shape, n_classes, weights, widest, hidden=128,
+                 task_loss="ce"):
         super().__init__()
         c = in_shape[0]
         self.image_size = tuple(image_shape[1:])
@@ -120,18 +162,20 @@ class InfoProAux(nn.Module):
             nn.Conv2d(12, image_shape[0], 3, 1, 1),
         )
         cout, stride = (c, 1) if widest else (2 * c, 2)
+        self.task_loss = task_loss
+        n_out = hidden if task_loss == "contrast" else n_classes
         self.head = nn.Sequential(
             *_conv_bn_relu(c, cout, 3, stride),
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
             nn.Linear(cout, hidden),
             nn.ReLU(),
-            nn.Linear(hidden, n_classes),
+            nn.Linear(hidden, n_out),
         )
         init_weights(self)
 
     def forward(self, h, target, y):
-        """Weighted BCE reconstruction of ``target`` plus CE of the head.
+        """Weighted BCE reconstruction of ``target`` plus the head's task loss.
 
         Parameters
         ----------
@@ -153,7 +197,10 @@ class InfoProAux(nn.Module):
             recon = F.binary_cross_entropy_with_logits(self.decoder(up), target)
             loss = loss + self.lambda_recon * recon
         if self.lambda_task:
-            loss = loss + self.lambda_task * F.cross_entropy(self.head(h), y)
+            out = self.head(h)
+            task = (supervised_contrastive_loss(out, y) if self.task_loss == "contrast"
+                    else F.cross_entropy(out, y))
+            loss = loss + self.lambda_task * task
         return loss
 
 

@@ -63,6 +63,10 @@ class LocalLearningClassifier(BaseTorchClassifier):
         local module.
     aux_hidden : int, default=128
         InfoPro: hidden width of the auxiliary classifier.
+    infopro_task_loss : {"ce", "contrast"}, default="ce"
+        InfoPro: task term of the local loss, cross-entropy ("softmax" in the
+        paper) or the supervised contrastive loss (the paper's default, which
+        needs large batches to have many positives per class).
     max_iter : int, default=50
         Maximum number of epochs.
     batch_size : int, default=128
@@ -169,6 +173,7 @@ class LocalLearningClassifier(BaseTorchClassifier):
         man_momentum=0.995,
         infopro_lambdas=(5.0, 0.5, 0.0, 1.0),
         aux_hidden=128,
+        infopro_task_loss="ce",
         max_iter=50,
         batch_size=128,
         solver="adam",
@@ -217,6 +222,7 @@ class LocalLearningClassifier(BaseTorchClassifier):
         self.man_momentum = man_momentum
         self.infopro_lambdas = infopro_lambdas
         self.aux_hidden = aux_hidden
+        self.infopro_task_loss = infopro_task_loss
 
     def _check_params(self):
         super()._check_params()
@@ -258,6 +264,7 @@ class LocalLearningClassifier(BaseTorchClassifier):
                 f"recon_last, task_last); got {lambdas!r}."
             )
         check_scalar(self.aux_hidden, "aux_hidden", int, min_val=1)
+        check_option("infopro_task_loss", self.infopro_task_loss, ("ce", "contrast"))
 
     def _module_bounds(self, backbone, n_layers):
         if self.method == "bp":
@@ -293,6 +300,7 @@ class LocalLearningClassifier(BaseTorchClassifier):
             aux_depth=self.aux_depth,
             pyramid_coeff=self.pyramid_coeff,
             aux_hidden=self.aux_hidden,
+            infopro_task_loss=self.infopro_task_loss,
         )
 
     def _on_train_data(self, X, y):

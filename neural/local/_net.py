@@ -46,6 +46,8 @@ class LocalNet(nn.Module):
         AugLocal depth decay, see :func:`auglocal_depths`.
     aux_hidden : int, default=128
         Hidden width of InfoPro's auxiliary classifier.
+    infopro_task_loss : {"ce", "contrast"}, default="ce"
+        Task term of InfoPro's local loss, see :class:`InfoProAux`.
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class LocalNet(nn.Module):
         aux_depth=2,
         pyramid_coeff=0.5,
         aux_hidden=128,
+        infopro_task_loss="ce",
     ):
         super().__init__()
         if method == "bp" and len(bounds) != 1:
@@ -80,7 +83,7 @@ class LocalNet(nn.Module):
 
         def infopro(k, shape):
             return InfoProAux(shape, input_shape, n_classes, weights[k], shape[0] == widest,
-                              aux_hidden)
+                              aux_hidden, infopro_task_loss)
 
         aux = []
         for k, (_, stop) in enumerate(self.bounds[:-1]):
