@@ -32,7 +32,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, check_scalar
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    assert_all_finite,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
@@ -195,15 +201,29 @@ class BaseTorchEstimator(BaseEstimator):
                 )
 
     # ----------------------------------------------------------------- inputs
-    def _validate(self, X, y=None, *, reset):
+    def _validate(self, X, y=None, *, reset, requires_y=False):
         """Validate X (and y), returning float32 images (n, C, H, W) and targets."""
         X, y = to_numpy(X), to_numpy(y)
-        kwargs = dict(allow_nd=True, dtype=[np.float64, np.float32], reset=reset)
-        if y is None:
-            X = validate_data(self, X, **kwargs)
-        else:
-            X, y = validate_data(self, X, y, **kwargs)
+        if requires_y and y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
+        X = validate_data(self, X, allow_nd=True, dtype=[np.float64, np.float32], reset=reset)
+        if y is not None:
+            y = self._validate_y(y)
+            check_consistent_length(X, y)
         return self._to_images(X, reset=reset), y
+
+    def _validate_y(self, y):
+        """Check the shape and values of ``y``: one finite target per sample.
+
+        Models with structured targets (segmentation masks, sequences)
+        override this to accept their shape.
+        """
+        y = column_or_1d(y, warn=True)
+        if y.dtype.kind in "fc":
+            assert_all_finite(y, input_name="y")
+        return y
 
     def _to_images(self, X, *, reset):
         n = X.shape[0]
@@ -254,7 +274,7 @@ class BaseTorchEstimator(BaseEstimator):
         """
         self._check_params()
         resume = self.warm_start and hasattr(self, "module_")
-        X, y = self._validate(X, y, reset=not resume)
+        X, y = self._validate(X, y, reset=not resume, requires_y=True)
         y = self._check_targets(y, reset=not resume)
         return self._fit(X, y, resume=resume, n_epochs=self.max_iter, incremental=False)
 
@@ -279,7 +299,7 @@ class BaseTorchEstimator(BaseEstimator):
         first = not hasattr(self, "module_")
         if first:
             self._check_params()
-        X, y = self._validate(X, y, reset=first)
+        X, y = self._validate(X, y, reset=first, requires_y=True)
         y = self._check_targets(y, reset=first, classes=classes)
         return self._fit(X, y, resume=not first, n_epochs=1, incremental=True)
 
