@@ -24,6 +24,8 @@ which leaves the objective unchanged and removes the scale ambiguity of the fact
 import math
 import warnings
 
+import numpy as np
+
 
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -97,10 +99,12 @@ def bcd(
         Constant of the diminishing search radius; ``None`` is plain BCD.
     radius_decay : float, default=0.5
         Exponent of the radius schedule (0.5 is the theory's ``c / (sqrt(t) log t)``).
-    init : SDLResult, default=None
-        A previous result to warm-start from (same data).
+    init : None, 'random' or SDLResult, default=None
+        ``None`` starts from the truncated SVD of ``X`` (absolute values when nonnegative)
+        and a zero classifier; 'random' from random atoms and coefficients (seeded by
+        ``random_state``); an SDLResult of BCD on the same data warm-starts from it.
     random_state : int, RandomState instance or None, default=None
-        Seeds the randomized SVD of the initialisation.
+        Seeds the randomized SVD and the random initialisation.
     verbose : int, default=0
         Print progress every 10 iterations (1) or every iteration (2).
 
@@ -320,6 +324,15 @@ class _BCD:
         basis = projector.project(pb.zeros(pb.n_features, 0), 0.0)
         self.lam_X = pb.curvature * float(xp.max(pb.w)) * float(basis.s[0]) ** 2
         self.curv_w = pb.curvature * float(xp.max(pb.w))
+        if isinstance(init, str):
+            if init != "random":
+                raise ValueError(f"init must be None, 'random' or an SDLResult, got {init!r}.")
+            W = self.rng.standard_normal((pb.n_features, r))
+            W = pb.asarray(np.abs(W) if self.nonnegative else W)
+            W = W / xp.sqrt(xp.sum(W * W, axis=0))[None, :]
+            C, _ = self._ls_block(pb.zeros(pb.n_samples, r), W.T @ W, pb.dense(pb.X @ W))
+            gamma = None if pb.X_aux is None else pb.asarray(self.rng.standard_normal((pb.n_aux, d)))
+            return W, C, pb.asarray(self.rng.standard_normal((r, d))), gamma, pb.asarray(self.rng.standard_normal(d))
         if init is not None:
             s = init.state
             if "W" not in s or tuple(s["W"].shape) != (pb.n_features, r) or tuple(s["C"].shape) != (pb.n_samples, r):

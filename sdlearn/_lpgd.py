@@ -102,14 +102,16 @@ def lpgd(
     projection : {'auto', 'gram', 'subspace'}, default='auto'
         Rank-r projection: exact through the Gram matrix of the smaller side of ``X``, or a
         warm-started randomized subspace iteration (large or sparse ``X``).
-    init : SDLResult, default=None
-        A previous result on the same data to warm-start from.
+    init : None, 'random' or SDLResult, default=None
+        ``None`` starts from a zero classifier (the first iterate is the truncated SVD of
+        ``X``); 'random' from a random classifier block (seeded by ``random_state``); an
+        SDLResult of LPGD on the same data warm-starts from it.
     acceleration : bool, default=True
         Extrapolate the classifier block (FISTA momentum) and restart the momentum whenever
         the objective would increase, so the objective stays monotone. ``False`` runs plain
         projected gradient descent, the algorithm of the convergence theory.
     random_state : int, RandomState instance or None, default=None
-        Seeds the subspace iteration.
+        Seeds the subspace iteration and the random initialisation.
     verbose : int, default=0
         Print progress every 10 iterations (1) or every iteration (2).
 
@@ -141,6 +143,7 @@ class _LPGD:
         # penalty weight on Theta2 (see _objective: ridge on W beta, or on the mean squared score)
         self.theta_ridge = problem.alpha if problem.mode == "filter" else problem.alpha / problem.n_samples
         self.history = History(verbose, name="lpgd")
+        self.rng = rng
 
     # -- the classifier part of the objective -------------------------------------------------
     def scores(self, point):
@@ -269,6 +272,16 @@ class _LPGD:
 
     def _initial_point(self, init, m, d):
         pb = self.pb
+        if isinstance(init, str):
+            if init != "random":
+                raise ValueError(f"init must be None, 'random' or an SDLResult, got {init!r}.")
+            # scores of order one: the filter T reads rows of X, whose mean norm sets the scale
+            scale = 1.0
+            if pb.mode == "filter":
+                scale = 1.0 / max(math.sqrt(pb.sq_norm_X / pb.n_samples), 1e-12)
+            T = pb.asarray(scale * self.rng.standard_normal((m, d)))
+            gamma = None if pb.X_aux is None else pb.asarray(self.rng.standard_normal((pb.n_aux, d)))
+            return T, gamma, pb.asarray(self.rng.standard_normal(d)), 1.0
         if init is not None:
             state = init.state
             if state.get("theta2") is None or tuple(state["theta2"].shape) != (m, d):

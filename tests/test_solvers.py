@@ -227,3 +227,16 @@ def test_bcd_radius_limits_every_move():
     # a tiny radius keeps the iterate close to the start: the objective moves much less
     start = res.history["objective"][0]
     assert abs(start - res.objective) < 0.05 * abs(start - free.objective)
+
+
+@pytest.mark.parametrize("mode", ["filter", "feature"])
+def test_lpgd_reaches_the_same_minimum_from_random_starts(mode):
+    d = make_sdl_classification(400, 30, 3, n_aux=2, mode=mode, random_state=15)
+    values = [
+        lpgd(d.data, d.target, n_components=3, mode=mode, X_aux=d.aux, xi=d.xi, init="random",
+             random_state=seed, tol=1e-12, max_iter=500).objective
+        for seed in range(4)
+    ]
+    assert max(values) - min(values) < 1e-9 * abs(min(values))
+    with pytest.raises(ValueError, match="init must be"):
+        lpgd(d.data, d.target, n_components=3, init="zeros")
