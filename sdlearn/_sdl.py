@@ -80,7 +80,8 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         LPGD's rank projection: exact through the Gram matrix of the smaller side of ``X``,
         or a warm-started randomized subspace iteration for large or sparse ``X``.
     block_max_iter : int, default=5
-        BCD: projected-gradient steps per block and sweep.
+        BCD: projected-gradient steps per block and sweep (Newton-CG steps for the
+        classifier block).
     radius : float or None, default=None
         BCD: constant of the diminishing search radius ``radius / ((t+1)^radius_decay log(t+2))``;
         ``None`` is plain BCD.

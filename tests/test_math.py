@@ -185,3 +185,22 @@ def test_change_energy_matches_direct_difference(shape, kind):
     b2 = projector.project(rng.standard_normal((shape[0], 2)), 2.0)
     direct = np.sum((b1.U @ b1.U.T @ A - b2.U @ b2.U.T @ A) ** 2)
     assert change_energy(projector, b1, b2) == pytest.approx(direct, rel=1e-6)
+
+
+@settings(max_examples=15, deadline=None)
+@given(shapes, st.integers(0, 2**16))
+def test_bcd_classifier_hessian_product_matches_gradient_differences(shape, seed):
+    n, p, r, n_classes, n_aux, mode, weighted = shape
+    if r > min(n, p):
+        return
+    pb = random_problem(seed, n, p, r, n_classes, n_aux, mode, weighted=weighted)
+    solver = _BCD(pb, False, 1, check_random_state(0), 0)
+    rng = np.random.default_rng(seed)
+    W, C = rng.standard_normal((p, r)), rng.standard_normal((n, r))
+    block = solver.classifier_block(W, C, n_aux > 0)
+    V = rng.standard_normal((r + n_aux + 1, n_classes - 1))
+    D = rng.standard_normal(V.shape)
+    _, _, P = block.evaluate(V)
+    eps = 1e-6
+    numeric = (block.evaluate(V + eps * D)[1] - block.evaluate(V - eps * D)[1]) / (2 * eps)
+    np.testing.assert_allclose(block.hessian_product(P, D), numeric, rtol=1e-5, atol=1e-6)
