@@ -48,6 +48,20 @@ def _distance(label, u, v):
     return np.hypot(np.abs(u) - 0.6, np.abs(v) - 0.6) - 0.15
 
 
+def _draw_stroke(img, gx, gy, thickness, rng):
+    """Blend a short segment of random position, angle and colour into ``img``."""
+    cx, cy = rng.uniform(-0.8, 0.8, size=2)
+    angle = rng.uniform(0, np.pi)
+    half = rng.uniform(0.1, 0.25)
+    dx, dy = gx - cx, gy - cy
+    along = dx * np.cos(angle) + dy * np.sin(angle)
+    across = -dx * np.sin(angle) + dy * np.cos(angle)
+    dist = np.hypot(np.maximum(np.abs(along) - half, 0.0), across)
+    mask = np.clip(1.0 - dist / thickness, 0.0, 1.0)
+    colour = rng.uniform(0.3, 1.0, size=img.shape[0])
+    return img * (1 - mask) + colour[:, None, None] * mask
+
+
 def make_shapes(
     n_samples=1000,
     *,
@@ -55,6 +69,7 @@ def make_shapes(
     n_channels=3,
     n_classes=10,
     noise=0.1,
+    n_distractors=0,
     random_state=None,
 ):
     """Synthetic image classification: ten kinds of shapes with random pose.
@@ -76,6 +91,9 @@ def make_shapes(
         Number of classes, at most 10 (the first ``n_classes`` shapes).
     noise : float, default=0.1
         Standard deviation of the Gaussian pixel noise.
+    n_distractors : int, default=0
+        Short random strokes drawn over each image (smaller than the shapes,
+        random orientation and colour), which make the task harder.
     random_state : int, RandomState instance or None, default=None
         Seed for reproducible data.
 
@@ -111,6 +129,8 @@ def make_shapes(
         colour = rng.uniform(0.5, 1.0, size=n_channels)
         background = rng.uniform(0.0, 0.3, size=n_channels)
         img = background[:, None, None] + (colour - background)[:, None, None] * mask
+        for _ in range(n_distractors):
+            img = _draw_stroke(img, gx, gy, thickness, rng)
         img += rng.normal(0.0, noise, size=img.shape)
         X[i] = np.clip(img, 0.0, 1.0)
     return X, y.astype(np.int64)

@@ -226,6 +226,9 @@ def test_shapes_generator():
     np.testing.assert_array_equal(X, X2)
     with pytest.raises(ValueError, match="n_classes"):
         make_shapes(10, n_classes=11)
+    cluttered, _ = make_shapes(30, image_size=12, n_channels=2, n_classes=5, n_distractors=3,
+                               random_state=0)
+    assert cluttered.min() >= 0 and cluttered.max() <= 1 and not np.array_equal(cluttered, X)
 
 
 def test_memory_split_front_loads_modules(shapes_small):
