@@ -203,12 +203,12 @@ class _LPGD:
             step = None
             if coef > 0:
                 y = _combine(x, x_prev, coef)
-                step = self._step(y, self.classifier(y, cls[3] + coef * (cls[3] - S_prev)), basis)
+                step = self._step(y, self.classifier(y, cls[3] + coef * (cls[3] - S_prev)), basis, F_x)
                 if step is not None and step[4] > F_x + 1e-12 * abs(F_x):
                     step = None  # the extrapolated step went uphill: restart from x
                     t_next = 1.0
             if step is None:
-                step = self._step(x, cls, basis)
+                step = self._step(x, cls, basis, F_x)
             if step is None:
                 # no step decreases the model: either the precision floor (converged) or trouble
                 converged = self.history.relative_decrease() <= max(tol, 1e-10)
@@ -239,33 +239,39 @@ class _LPGD:
         state = {"theta2": T, "gamma": gamma, "intercept": b, "scale": self.L[0] / L1_bound}
         return self._result(basis, T, gamma, b, n_iter, converged, state)
 
-    def _step(self, y, cls_y, basis):
+    def _step(self, y, cls_y, basis, F_x):
         """One safeguarded projected-gradient step from the classifier point ``y``.
 
         Backtracks (doubling the curvature estimates) until the classifier part satisfies the
-        descent-lemma bound at ``y``. Returns ``(point, classifier values, basis,
-        reconstruction, objective, stationarity, backtracks)``, or ``None`` if no step works.
+        descent-lemma bound at ``y``. An inexact (subspace) projection that would raise the
+        objective above ``F_x`` gets up to three more warm power steps first. Returns
+        ``(point, classifier values, basis, reconstruction, objective, stationarity,
+        backtracks)``, or ``None`` if no step works.
         """
         pb, xp = self.pb, self.xp
         loss, pen, G, _ = cls_y
         gradient = self.gradients(y, G)
+        refinements = 0 if self.projector.exact else 3
         for backtracks in range(_MAX_BACKTRACKS):
             L1, L2 = self.L
             half = _combine(y, gradient, -1.0, 1.0 / L1, 1.0 / L2)
-            new_basis = self.projector.project(half[0], math.sqrt(L1 / (2.0 * pb.xi)))
-            point = (new_basis.U @ (new_basis.U.T @ half[0]), half[1], half[2])
-            cls_new = self.classifier(point)
+            for attempt in range(refinements + 1):
+                new_basis = self.projector.project(half[0], math.sqrt(L1 / (2.0 * pb.xi)))
+                point = (new_basis.U @ (new_basis.U.T @ half[0]), half[1], half[2])
+                cls_new = self.classifier(point)
+                recon = pb.xi * residual_energy(self.projector, new_basis, pb.sq_norm_X)
+                value = cls_new[0] + cls_new[1] + recon
+                if value <= F_x + 1e-12 * abs(F_x):
+                    break
             move = _combine(point, y, -1.0)
             sq = [_sq(move[0], xp), _sq(move[1], xp) + _sq(move[2], xp)]
             linear = sum(_inner(g, v, xp) for g, v in zip(gradient, move))
             model = loss + pen + linear + 0.5 * L1 * sq[0] + 0.5 * L2 * sq[1]
             if cls_new[0] + cls_new[1] <= model + 1e-12 * abs(loss + pen):
-                recon = pb.xi * residual_energy(self.projector, new_basis, pb.sq_norm_X)
                 stationarity = math.sqrt(
                     (2.0 * pb.xi) ** 2 * change_energy(self.projector, new_basis, basis)
                     + L1 * L1 * sq[0] + L2 * L2 * sq[1]
                 )
-                value = cls_new[0] + cls_new[1] + recon
                 return point, cls_new, new_basis, recon, value, stationarity, backtracks
             self.L = [2.0 * L1, 2.0 * L2]
         return None

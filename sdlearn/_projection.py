@@ -55,6 +55,8 @@ class GramProjector:
     give ``U = M V / s``.
     """
 
+    exact = True
+
     def __init__(self, A, r, xp):
         self.A, self.r, self.xp = A, r, xp
         m, k = A.shape
@@ -92,6 +94,8 @@ class SubspaceProjector:
     the previous basis. Works with SciPy sparse ``A`` (only products with ``A`` are used).
     """
 
+    exact = False
+
     def __init__(self, A, r, xp, random_state, oversample=10, n_power_init=4, n_power=1):
         self.A, self.r, self.xp = A, r, xp
         self.rng = random_state
@@ -122,18 +126,20 @@ class SubspaceProjector:
         return b1.E.T @ b2.E
 
 
-def make_projector(A, r, method, xp, random_state, gram_limit=2000):
+def make_projector(A, r, method, xp, random_state, oversample=10):
     """Build the projector named by ``method`` ('auto', 'gram' or 'subspace').
 
-    'auto' takes the exact Gram projector when the smaller side of ``A`` is at most
-    ``gram_limit``, else the warm-started subspace iteration.
+    'auto' weighs one iteration of each: the exact projector solves an eigenproblem of the
+    smaller side ``s = min(m, k)`` of ``A`` (``s^3`` flops), the subspace iteration makes about
+    two passes over ``A`` with ``r + oversample`` columns. It takes the exact one when
+    ``s <= 4 (r + oversample)``, where the eigenproblem is the cheaper of the two.
     """
     if method == "auto":
-        method = "gram" if min(A.shape) <= gram_limit else "subspace"
+        method = "gram" if min(A.shape) <= 4 * (r + oversample) else "subspace"
     if method == "gram":
         return GramProjector(A, r, xp)
     if method == "subspace":
-        return SubspaceProjector(A, r, xp, random_state)
+        return SubspaceProjector(A, r, xp, random_state, oversample=oversample)
     raise ValueError(f"projection must be 'auto', 'gram' or 'subspace', got {method!r}.")
 
 

@@ -40,11 +40,12 @@ instances = st.tuples(
 
 
 @settings(max_examples=20, deadline=None)
-@given(instances)
-def test_lpgd_objective_decreases_monotonically(instance):
+@given(instances, st.sampled_from(["gram", "subspace"]), st.booleans())
+def test_lpgd_objective_decreases_monotonically(instance, projection, acceleration):
     n, p, r, k, q, mode, xi, seed = instance
     d = make_sdl_classification(n, p, r, n_classes=k, n_aux=q, mode=mode, random_state=seed)
-    res = quiet(lpgd, d.data, d.target, n_components=r, mode=mode, X_aux=d.aux, xi=xi, max_iter=30, tol=0)
+    res = quiet(lpgd, d.data, d.target, n_components=r, mode=mode, X_aux=d.aux, xi=xi, max_iter=30, tol=0,
+                projection=projection, acceleration=acceleration, random_state=0)
     f = np.array(res.history["objective"])
     assert np.all(np.diff(f) <= 1e-10 * np.abs(f[1:]) + 1e-12)
     # the history's value is the objective of the recovered factors
