@@ -560,7 +560,8 @@ class BaseTorchEstimator(BaseEstimator):
         est.module_.load_state_dict(payload["state_dict"])
         est.module_.to(est.device_)
         est.optimizer_ = None
-        est._shuffle_rng = check_random_state(est.random_state)
+        seed = check_random_state(est.random_state).randint(np.iinfo(np.int32).max)
+        est._shuffle_rng = np.random.RandomState(seed)
         est._torch_rng_state = torch.get_rng_state()
         est.best_loss_ = min(est.loss_curve_, default=np.inf)
         return est
