@@ -41,6 +41,7 @@ from ._objective import aux_scores, logistic_loss_grad, sdl_objective
 from ._problem import (
     History,
     SDLResult,
+    check_step_size,
     initial_intercept,
     prepare_problem,
     sign_flip,
@@ -125,8 +126,7 @@ def bcd(
     )
     if nonnegative:
         check_non_negative(problem.X, "bcd with nonnegative=True (X)")
-    if step_size != "auto" and not (isinstance(step_size, (int, float)) and step_size > 0):
-        raise ValueError(f"step_size must be 'auto' or a positive number, got {step_size!r}.")
+    check_step_size(step_size)
     if radius is not None and not radius > 0:
         raise ValueError(f"radius must be None or positive, got {radius!r}.")
     solver = _BCD(problem, nonnegative, block_max_iter, check_random_state(random_state), verbose)

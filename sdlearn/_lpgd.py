@@ -36,6 +36,7 @@ from ._objective import aux_scores, logistic_loss_grad
 from ._problem import (
     History,
     SDLResult,
+    check_step_size,
     aux_design_curvature,
     initial_intercept,
     prepare_problem,
@@ -124,8 +125,7 @@ def lpgd(
         X, y, X_aux=X_aux, sample_weight=sample_weight, mode=mode,
         n_components=n_components, xi=xi, alpha=alpha,
     )
-    if step_size != "auto" and not (isinstance(step_size, (int, float)) and step_size > 0):
-        raise ValueError(f"step_size must be 'auto' or a positive number, got {step_size!r}.")
+    check_step_size(step_size)
     return _LPGD(problem, projection, check_random_state(random_state), verbose).run(
         max_iter=max_iter, tol=tol, step_size=step_size, init=init, acceleration=acceleration
     )

@@ -182,6 +182,12 @@ def prepare_problem(X, y, *, X_aux, sample_weight, mode, n_components, xi, alpha
     )
 
 
+def check_step_size(step_size):
+    """``step_size`` must be 'auto' or a positive number."""
+    if step_size != "auto" and not (isinstance(step_size, (int, float)) and step_size > 0):
+        raise ValueError(f"step_size must be 'auto' or a positive number, got {step_size!r}.")
+
+
 def _check_finite(A, name, xp):
     values = A.data if sp.issparse(A) else A
     if sp.issparse(A):
