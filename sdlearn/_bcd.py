@@ -96,7 +96,9 @@ def bcd(
     max_iter : int, default=200
         Maximum number of outer iterations (sweeps over the blocks).
     tol : float, default=1e-6
-        Stop when the relative decrease of the objective over one sweep falls below ``tol``.
+        Stop when the decrease of the objective over one iteration falls below ``tol``
+        times its classifier part (logistic loss + penalty): the reconstruction term can be
+        far larger and nearly constant, so it is not the scale that measures progress.
     block_max_iter : int, default=5
         Projected-gradient steps per block and sweep (Newton-CG steps for the classifier).
     step_size : 'auto' or float, default='auto'
@@ -145,6 +147,7 @@ class _BCD:
         self.history = History(verbose, name="bcd")
         self.rho = 1.0
         self.radius_t = None
+        self.curvature = {}  # accepted curvature estimates of the adaptive blocks
 
     # -- helpers ------------------------------------------------------------------------------
     def _norm(self, a):
@@ -162,17 +165,40 @@ class _BCD:
             return new
         return old + (self.radius_t / step) * (new - old)
 
-    def _projected_gradient(self, x, gradient, L, constrained=True):
+    def _projected_gradient(self, x, gradient, L, constrained=True, value=None, key=None):
         """``block_max_iter`` projected-gradient steps; returns the point and the first
-        gradient-mapping norm (the block's stationarity measure)."""
+        gradient-mapping norm (the block's stationarity measure).
+
+        ``L`` is a global curvature bound of the block. With ``value`` (and the automatic step)
+        the steps adapt instead: each starts from half the curvature accepted last time for
+        this block and doubles it until the descent-lemma bound holds, never beyond ``L``. The
+        bound is loose where the logistic loss is flat (its curvature bound ``c_K ||X||^2``
+        holds at the worst point only), and adaptive steps are what keep BCD from stalling.
+        """
+        xp = self.xp
+        adaptive = value is not None and self.rho == 1.0
+        current = value(x) if adaptive else None
         first = None
-        step = self.rho / L
         for _ in range(self.block_max_iter):
-            candidate = x - step * gradient(x)
-            if constrained:
-                candidate = self._feasible(candidate)
+            g = gradient(x)
+            trial = min(0.5 * self.curvature.get(key, 2.0 * L), L) if adaptive else L / self.rho
+            while True:
+                candidate = x - g / trial
+                if constrained:
+                    candidate = self._feasible(candidate)
+                move = candidate - x
+                if not adaptive:
+                    break
+                candidate_value = value(candidate)
+                bound = current + float(xp.sum(g * move)) + 0.5 * trial * float(xp.sum(move * move))
+                if candidate_value <= bound + 1e-12 * abs(current) or trial >= L:
+                    current = candidate_value
+                    break
+                trial = min(2.0 * trial, L)
+            if adaptive:
+                self.curvature[key] = trial
             if first is None:
-                first = self._norm(candidate - x) / step
+                first = self._norm(move) * trial
             x = candidate
         return x, first
 
@@ -208,14 +234,20 @@ class _BCD:
             _, G = logistic_loss_grad(self._scores(V, C, beta, gamma, b), pb.Y, pb.w, xp)
             return 2.0 * pb.xi * (V @ CtC - XtC) + pb.dense(pb.X.T @ G) @ beta.T + pb.alpha * (V @ bbT)
 
-        return gradient, max(curvature, 1e-12)
+        def value(V):
+            loss, _ = logistic_loss_grad(self._scores(V, C, beta, gamma, b), pb.Y, pb.w, xp)
+            recon = float(xp.sum((V.T @ V) * CtC)) - 2.0 * float(xp.sum(V * XtC))
+            return loss + pb.xi * recon + 0.5 * pb.alpha * float(xp.sum((V @ beta) ** 2))
+
+        return gradient, max(curvature, 1e-12), value
 
     def update_dictionary(self, W, C, beta, gamma, b):
         pb = self.pb
         if pb.mode == "feature":  # least squares in W
             return self._ls_block(W, C.T @ C, pb.dense(pb.X.T @ C))
         # filter: the classifier also reads W through the scores X W beta
-        return self._projected_gradient(W, *self.dictionary_gradient(C, beta, gamma, b))
+        gradient, curvature, value = self.dictionary_gradient(C, beta, gamma, b)
+        return self._projected_gradient(W, gradient, curvature, value=value, key="dictionary")
 
     def codes_gradient(self, W, beta, gamma, b):
         """Gradient of the objective in ``C`` (feature mode) and its Lipschitz bound."""
@@ -228,13 +260,19 @@ class _BCD:
             _, G = logistic_loss_grad(V @ beta + aux_scores(pb.X_aux, gamma, b), pb.Y, pb.w, xp)
             return 2.0 * pb.xi * (V @ WtW - XW) + G @ beta.T + ridge * (V @ bbT)
 
-        return gradient, max(curvature, 1e-12)
+        def value(V):
+            loss, _ = logistic_loss_grad(V @ beta + aux_scores(pb.X_aux, gamma, b), pb.Y, pb.w, xp)
+            recon = float(xp.sum((V.T @ V) * WtW)) - 2.0 * float(xp.sum(V * XW))
+            return loss + pb.xi * recon + 0.5 * ridge * float(xp.sum((V @ beta) ** 2))
+
+        return gradient, max(curvature, 1e-12), value
 
     def update_codes(self, W, C, beta, gamma, b):
         pb = self.pb
         if pb.mode == "filter":  # least squares in C
             return self._ls_block(C, W.T @ W, pb.dense(pb.X @ W))
-        return self._projected_gradient(C, *self.codes_gradient(W, beta, gamma, b))
+        gradient, curvature, value = self.codes_gradient(W, beta, gamma, b)
+        return self._projected_gradient(C, gradient, curvature, value=value, key="codes")
 
     def classifier_block(self, W, C, with_aux):
         """The classifier block ``theta = [beta; gamma; b]`` (stacked rows): a ridge logistic

@@ -94,7 +94,9 @@ def lpgd(
     max_iter : int, default=100
         Maximum number of iterations.
     tol : float, default=1e-6
-        Stop when the relative decrease of the objective falls below ``tol``.
+        Stop when the decrease of the objective over one iteration falls below ``tol``
+        times its classifier part (logistic loss + penalty): the reconstruction term can be
+        far larger and nearly constant, so it is not the scale that measures progress.
     step_size : 'auto' or float, default='auto'
         'auto' adapts the classifier step from ``1/L`` (curvature bound; backtracking keeps
         every step safe). A float ``rho`` fixes the classifier steps to ``rho / L``; a step

@@ -265,8 +265,14 @@ class History:
             )
 
     def relative_decrease(self):
-        """``(F_{t-1} - F_t) / max(|F_t|, 1e-12)``, or infinity before two entries exist."""
+        """Decrease of the objective over the last iteration relative to its classifier part.
+
+        The reconstruction term can be orders of magnitude larger than the logistic loss and
+        almost constant; measured against the whole objective, a stopping rule would end the
+        run before the classifier is trained. Infinity before two entries exist.
+        """
         f = self.data["objective"]
         if len(f) < 2:
             return float("inf")
-        return (f[-2] - f[-1]) / max(abs(f[-1]), 1e-12)
+        scale = self.data["logistic"][-1] + self.data["penalty"][-1]
+        return (f[-2] - f[-1]) / max(abs(scale), 1e-12 * abs(f[-1]), 1e-300)

@@ -71,7 +71,9 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
     max_iter : int, default=200
         Maximum number of iterations of the solver.
     tol : float, default=1e-6
-        Stop when the relative decrease of the objective falls below ``tol``.
+        Stop when the decrease of the objective over one iteration falls below ``tol``
+        times its classifier part (logistic loss + penalty): the reconstruction term can be
+        far larger and nearly constant, so it is not the scale that measures progress.
     step_size : 'auto' or float, default='auto'
         'auto' derives every block's step from its curvature (and adapts it in LPGD).
         A float ``rho`` takes ``rho / L`` per block; steps that would increase the objective

@@ -118,11 +118,17 @@ def test_bcd_block_gradients_match_finite_differences(shape, seed):
     gamma = rng.standard_normal((n_aux, d)) if n_aux else None
 
     if mode == "filter":
-        grad, _ = solver.dictionary_gradient(C, beta, gamma, b)
-        assert_gradient(lambda V: factored_value(pb, V, C, beta, gamma, b), grad(W), W, seed)
+        grad, _, value = solver.dictionary_gradient(C, beta, gamma, b)
+        full = lambda V: factored_value(pb, V, C, beta, gamma, b)  # noqa: E731
+        point = W
     else:
-        grad, _ = solver.codes_gradient(W, beta, gamma, b)
-        assert_gradient(lambda V: factored_value(pb, W, V, beta, gamma, b), grad(C), C, seed)
+        grad, _, value = solver.codes_gradient(W, beta, gamma, b)
+        full = lambda V: factored_value(pb, W, V, beta, gamma, b)  # noqa: E731
+        point = C
+    assert_gradient(full, grad(point), point, seed)
+    # the block's value (used by the adaptive steps) is the objective up to a constant
+    other = point + rng.standard_normal(point.shape)
+    assert value(other) - value(point) == pytest.approx(full(other) - full(point), rel=1e-8, abs=1e-8)
 
     with_aux = gamma is not None
     theta = np.concatenate([beta, gamma, b[None, :]] if with_aux else [beta, b[None, :]])
