@@ -196,3 +196,17 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def git_revision(path=None):
+    """``git describe --always --dirty`` of the repository holding ``path`` (this folder by
+    default), or None outside a git checkout: which code a table was measured on."""
+    import subprocess
+
+    folder = path or os.path.dirname(os.path.abspath(__file__))
+    try:
+        out = subprocess.run(["git", "-C", folder, "describe", "--always", "--dirty"], capture_output=True,
+                             text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
