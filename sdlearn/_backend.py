@@ -70,11 +70,24 @@ def to_numpy(array):
         return np.from_dlpack(array_api_compat.to_device(array, "cpu"))
 
 
-def squared_norm(A, xp):
-    """Squared Frobenius norm of a dense array or a SciPy sparse matrix, as a Python float."""
+def squared_norm(A, xp, block_rows=4096):
+    """Squared Frobenius norm of a dense array or a SciPy sparse matrix, as a Python float.
+
+    Never allocates a full-size temporary: sparse matrices use their stored values (duplicates
+    summed first), NumPy arrays ``vdot``, other namespaces row blocks.
+    """
     if sp.issparse(A):
-        return float(A.multiply(A).sum())
-    return float(xp.sum(A * A))
+        if not getattr(A, "has_canonical_format", True):
+            A = A.copy()
+            A.sum_duplicates()
+        return float(A.data @ A.data)
+    if isinstance(A, np.ndarray):
+        return float(np.vdot(A, A))
+    total = 0.0
+    for start in range(0, A.shape[0], block_rows):
+        block = A[start:min(start + block_rows, A.shape[0]), ...]
+        total += float(xp.sum(block * block))
+    return total
 
 
 def check_same_namespace(X, estimator, *, attribute, method):

@@ -96,7 +96,7 @@ class SubspaceProjector:
 
     exact = False
 
-    def __init__(self, A, r, xp, random_state, oversample=10, n_power_init=4, n_power=1):
+    def __init__(self, A, r, xp, random_state, oversample=10, n_power_init=2, n_power=1):
         self.A, self.r, self.xp = A, r, xp
         self.rng = random_state
         self.width = min(r + oversample, min(A.shape))
