@@ -15,7 +15,8 @@ The papers' headline figures are printed next to ours.
 
 Usage::
 
-    python benchmarks/bench_local_learning.py --quick            # a few minutes on 2 cores
+    python benchmarks/bench_local_learning.py --quick            # ~2.5 minutes on 2 cores
+    python benchmarks/bench_local_learning.py                    # ResNet-32, ~50 minutes
     python benchmarks/bench_local_learning.py --json results.json --out benchmarks/results/
 """
 
