@@ -75,7 +75,7 @@ class LogisticBlock:
             value, grad, P = self.evaluate(V)
         return V, first
 
-    def _conjugate_gradient(self, P, grad, gnorm, max_iter=50):
+    def _conjugate_gradient(self, P, grad, gnorm, max_iter=10):
         """Approximate Newton direction: solve ``H d = -grad`` by CG to a forcing tolerance."""
         xp = self.xp
         tol = min(0.5, math.sqrt(gnorm)) * gnorm
