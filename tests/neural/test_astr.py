@@ -1,0 +1,201 @@
+"""ASTR: scanning-mode conversion, sparse context, the video segmenter and its data."""
+
+import inspect
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import estimator_checks as ec
+
+import neural.video
+from neural.video import (
+    ASTRNet,
+    ASTRSegmenter,
+    ScanModeConverter,
+    detect_scan_mode,
+    dice_score,
+    fan_mask,
+    linear_to_sector,
+    load_ultrasound_folder,
+    make_clips,
+    make_ultrasound_videos,
+    sector_to_linear,
+    segmentation_scores,
+    select_sparse_tokens,
+)
+
+TINY = dict(width=4, embed_dim=16, num_heads=2, batch_size=16, device="cpu")
+
+
+def ellipse(size, cy=0.55, cx=0.5, ay=0.2, ax=0.25):
+    yy, xx = np.mgrid[:size, :size] / size
+    return ((((yy - cy) / ay) ** 2 + ((xx - cx) / ax) ** 2) <= 1).astype(np.uint8)
+
+
+def iou(a, b):
+    a, b = a.astype(bool), b.astype(bool)
+    return (a & b).sum() / (a | b).sum()
+
+
+@pytest.fixture(scope="module")
+def videos():
+    X, M, modes = make_ultrasound_videos(6, n_frames=3, image_size=32, random_state=0)
+    return X, M, modes
+
+
+@pytest.fixture(scope="module")
+def fitted(videos):
+    X, M, _ = videos
+    return ASTRSegmenter(3, max_iter=2, random_state=0, **TINY).fit(X, M)
+
+
+# ------------------------------------------------------------ scan conversion
+@pytest.mark.parametrize("size", [32, 64])
+def test_round_trip_linear_sector_linear_preserves_mask(size):
+    m = ellipse(size)
+    back = sector_to_linear(linear_to_sector(m))
+    assert back.dtype == m.dtype and set(np.unique(back)) <= {0, 1}
+    assert iou(m, back) > (0.88 if size == 32 else 0.95)
+
+
+def test_round_trip_sector_linear_sector_inside_fan():
+    fan = fan_mask((64, 64), angle=80, inner_radius=0.3)
+    m = ellipse(64, cy=0.5) * fan
+    geom = dict(angle=80, inner_radius=0.3)
+    back = linear_to_sector(sector_to_linear(m, **geom), **geom)
+    assert iou(m, back * fan) > 0.95
+    img = np.random.RandomState(0).rand(64, 64).astype(np.float32) * fan
+    smooth = linear_to_sector(sector_to_linear(img, **geom), **geom)
+    assert np.abs(smooth - img)[fan].mean() < 0.3  # bilinear: a blurred copy
+
+
+@pytest.mark.parametrize("angle", [45.0, 90.0, 160.0])
+def test_sector_is_zero_outside_fan(angle):
+    img = np.random.RandomState(0).rand(3, 2, 32, 40).astype(np.float32) + 0.5
+    out = linear_to_sector(img, angle=angle)
+    fan = fan_mask((32, 40), angle=angle)
+    assert out.shape == img.shape and out.dtype == np.float32
+    assert np.all(out[..., ~fan] == 0) and np.all(out[..., fan] > 0)
+    assert 0.2 < fan.mean() < 0.9
+
+
+def test_geometry_parameters_and_tensors():
+    img = torch.ones(1, 1, 32, 32)
+    out = linear_to_sector(img, apex=(2.0, 16.0), outer_radius=25.0, angle=60, inner_radius=0.4)
+    assert isinstance(out, torch.Tensor)
+    rows, cols = torch.nonzero(out[0, 0] > 0, as_tuple=True)
+    r = torch.sqrt((rows - 2.0) ** 2 + (cols - 16.0) ** 2)
+    assert r.min() >= 0.4 * 25 - 1 and r.max() <= 25 + 1
+    assert linear_to_sector(np.ones((16, 16)), out_shape=(20, 24)).shape == (20, 24)
+
+
+def test_converter_and_mode_detection():
+    img = np.random.RandomState(0).rand(4, 32, 32).astype(np.float32) + 0.1
+    conv = ScanModeConverter()
+    fan = conv.fit_transform(img)
+    assert detect_scan_mode(img) == "linear" and detect_scan_mode(fan) == "sector"
+    assert detect_scan_mode(conv.transform(fan)) == "linear"  # opposite of sector
+    np.testing.assert_allclose(ScanModeConverter(to="sector").fit_transform(img), fan)
+    with pytest.raises(ValueError, match="to must be one of"):
+        ScanModeConverter(to="fan").fit(img)
+    with pytest.raises(ValueError, match="angle"):
+        linear_to_sector(img, angle=270)
+    with pytest.raises(ValueError, match="shape"):
+        linear_to_sector(np.ones(5))
+
+
+# ------------------------------------------------------------ sparse context
+def test_sparse_token_count_equals_positive_body_positions():
+    g = torch.Generator().manual_seed(0)
+    feats = torch.randn(3, 2, 8, 4, 4, generator=g)
+    body = torch.randn(3, 2, 1, 4, 4, generator=g)
+    body[2] = -1.0  # third clip: the body head selects nothing
+    tokens, valid, counts, pos = select_sparse_tokens(feats, body)
+    expected = (body > 0).reshape(3, -1).sum(1)
+    torch.testing.assert_close(counts, expected)
+    assert counts[2] == 0 and tokens.shape == (3, int(expected.max()), 8)
+    torch.testing.assert_close(valid.sum(1), expected)
+    # the kept tokens are exactly the features at positive positions, in order
+    flat = feats.permute(0, 1, 3, 4, 2).reshape(3, -1, 8)
+    for b in range(3):
+        keep = (body[b] > 0).reshape(-1)
+        torch.testing.assert_close(tokens[b][valid[b]], flat[b][keep])
+        cells = torch.nonzero(keep)[:, 0] % 16
+        torch.testing.assert_close(pos[b][valid[b]], torch.stack([cells // 4, cells % 4], -1))
+    _, _, dense, _ = select_sparse_tokens(feats, body, dense=True)
+    assert (dense == 2 * 16).all()
+
+
+def test_network_runs_when_no_token_is_selected():
+    torch.manual_seed(0)
+    net = ASTRNet(1, 3, width=4, dim=16, heads=2)
+    with torch.no_grad():
+        net.body[-1].bias.fill_(-1e4)  # body head rejects every position
+    x = torch.randn(2, 3, 1, 32, 32)
+    out = net(x)
+    assert (out.n_tokens == 0).all() and torch.isfinite(out.logits).all()
+    out.logits.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
+
+
+def test_make_clips():
+    np.testing.assert_array_equal(make_clips(4, 3), [[0, 1, 2], [1, 0, 3], [2, 1, 0], [3, 2, 1]])
+    np.testing.assert_array_equal(make_clips(1, 3), [[0, 0, 0]])
+
+
+# ------------------------------------------------------------------- data
+def test_synthetic_videos(videos):
+    X, M, modes = videos
+    assert X.shape == M.shape == (6, 3, 32, 32) and X.dtype == np.float32
+    assert list(modes) == ["linear", "sector"] * 3
+    assert 0 <= X.min() and X.max() <= 1 and set(np.unique(M)) == {0, 1}
+    assert [detect_scan_mode(v) for v in X] == list(modes)
+    fan = fan_mask((32, 32))
+    assert np.all(X[1][:, ~fan] == 0) and np.all(M[1][:, ~fan] == 0)
+    # the lesion is darker than its surroundings
+    lin = X[::2]
+    assert lin[M[::2] == 1].mean() < lin[M[::2] == 0].mean() - 0.1
+    a, _, _ = make_ultrasound_videos(2, n_frames=2, random_state=3)
+    np.testing.assert_array_equal(a, make_ultrasound_videos(2, n_frames=2, random_state=3)[0])
+
+
+def test_load_ultrasound_folder(tmp_path):
+    from PIL import Image
+
+    rng = np.random.RandomState(0)
+    for v, n in (("a", 3), ("b", 2)):
+        for sub in ("frames", "masks"):
+            (tmp_path / v / sub).mkdir(parents=True)
+        for t in range(n):
+            Image.fromarray(rng.randint(0, 256, (16, 16), dtype=np.uint8)).save(
+                tmp_path / v / "frames" / f"{t:03d}.png")
+            np.save(tmp_path / v / "masks" / f"{t:03d}.npy", ellipse(16) * 255)
+    vids, masks, names = load_ultrasound_folder(tmp_path)
+    assert names == ["a", "b"] and [len(v) for v in vids] == [3, 2]
+    assert vids[0].dtype == np.float32 and vids[0].max() <= 1
+    np.testing.assert_array_equal(masks[1][0], ellipse(16))
+    (tmp_path / "b" / "masks" / "001.npy").unlink()
+    with pytest.raises(ValueError, match="no mask"):
+        load_ultrasound_folder(tmp_path)
+    with pytest.raises(ValueError, match="not a folder"):
+        load_ultrasound_folder(tmp_path / "missing")
+
+
+def test_metrics():
+    t = np.zeros((2, 4, 4), np.uint8)
+    t[:, :2] = 1
+    p = t.copy()
+    p[1] = 0
+    p[1, 0] = 1  # half of the lesion of frame 1
+    s = segmentation_scores(t, p)
+    assert s["dice"] == pytest.approx((1 + 2 * 4 / 12) / 2)
+    assert s["iou"] == pytest.approx((1 + 0.5) / 2)
+    assert s["sensitivity"] == pytest.approx(0.75) and s["specificity"] == 1.0
+    assert s["mae"] == pytest.approx(4 / 32)
+    assert dice_score(np.zeros((1, 3, 3)), np.zeros((1, 3, 3))) == 1.0
+    with pytest.raises(ValueError, match="frames"):
+        dice_score(t, p[:1])
