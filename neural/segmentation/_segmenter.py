@@ -112,7 +112,7 @@ class PruningReport:
         return (f"tokens active per stage (of {self.n_tokens}): {per_stage}; "
                 f"pruned {100 * self.pruned_fraction:.1f}%; GFLOPs/image "
                 f"{self.flops.mean() / 1e9:.4f} vs {self.flops_unpruned / 1e9:.4f} unpruned "
-                f"({100 * (1 - self.flops_ratio):+.1f}% saved)")
+                f"({100 * self.flops_ratio:.1f}% of unpruned)")
 
 
 class DToPSegmenter(BaseTorchClassifier):
@@ -158,7 +158,8 @@ class DToPSegmenter(BaseTorchClassifier):
         without pruning (all heads on all tokens), then ``finetune_iter``
         epochs with pruning at ``p0`` active in the training forward, so the
         heads learn on the pruned computation. 0 trains without pruning only
-        (pruning then happens at prediction only).
+        (pruning then happens at prediction only). With ``p0=1.0`` the second
+        step is plain extra training, the control for the same budget.
     max_iter : int, default=50
         Epochs of the first (unpruned) training step.
     batch_size : int, default=32
@@ -438,7 +439,7 @@ class DToPSegmenter(BaseTorchClassifier):
         self._training_p0 = 1.0
         try:
             self._fit(X, y, resume=resume, n_epochs=self.max_iter, incremental=False)
-            if self.finetune_iter > 0 and self.p0 < 1.0:
+            if self.finetune_iter > 0:
                 self._training_p0 = float(self.p0)
                 self._fit(X, y, resume=True, n_epochs=self.finetune_iter, incremental=False)
         finally:
