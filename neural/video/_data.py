@@ -171,6 +171,7 @@ def load_ultrasound_folder(path, *, frames_dir="frames", masks_dir="masks"):
         in length (``ASTRSegmenter`` accepts it as is; use ``np.stack`` when
         they do not).
     masks : list of ndarray of shape (n_frames_i, H, W), uint8
+        Binary lesion masks.
     names : list of str
         Video folder names.
 

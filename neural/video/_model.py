@@ -162,7 +162,7 @@ def select_sparse_tokens(features, body_logits, *, dense=False):
 class ASTROutput:
     """What :class:`ASTRNet` returns.
 
-    Attributes
+    Parameters
     ----------
     logits : Tensor of shape (B, 1, H, W)
         Key-frame lesion logits.
@@ -215,7 +215,20 @@ class ASTRNet(nn.Module):
         self.head = nn.Conv2d(width, 1, 1)
 
     def forward(self, x, dense=None):
-        """x: (B, T, C, H, W) clips, frame 0 the key frame."""
+        """Segment the key frame of every clip.
+
+        Parameters
+        ----------
+        x : Tensor of shape (B, T, C, H, W)
+            Clips, frame 0 the key frame.
+        dense : bool or None, default=None
+            Override ``context`` (True: attend to every auxiliary token).
+
+        Returns
+        -------
+        out : ASTROutput
+            Key-frame logits, body maps and context-token counts.
+        """
         B, T, C, H, W = x.shape
         f1, f2, f3 = self.encoder(x.reshape(B * T, C, H, W))
         f1, f2 = f1.reshape(B, T, *f1.shape[1:])[:, 0], f2.reshape(B, T, *f2.shape[1:])[:, 0]
@@ -260,15 +273,20 @@ def astr_loss(out, masks, *, aux_weight=0.3, dilation=2):
     Parameters
     ----------
     out : ASTROutput
+        Output of :class:`ASTRNet`.
     masks : Tensor of shape (B, T, H, W)
         Masks of the clip frames, key frame first.
     aux_weight : float, default=0.3
+        Weight of the body-map loss.
     dilation : int, default=2
         Radius (pixels) of the square dilation of the auxiliary masks.
 
     Returns
     -------
-    loss, key_loss : Tensor
+    loss : Tensor
+        The total loss.
+    key_loss : Tensor
+        Its key-frame part.
     """
     key = bce_dice_l1(out.logits[:, 0], masks[:, 0])
     if out.body_logits is None or aux_weight == 0:

@@ -37,13 +37,15 @@ __all__ = [
 class FanGeometry:
     """Where the fan lies on a sector canvas, in pixels.
 
-    Attributes
+    Parameters
     ----------
     apex : tuple of float
         (row, column) of the apex (the fan's centre); the row may be negative
         (above the canvas).
-    r_in, r_out : float
-        Inner (probe surface) and outer (maximal depth) radius.
+    r_in : float
+        Inner radius (the probe surface).
+    r_out : float
+        Outer radius (the maximal depth).
     angle : float
         Total fan angle in degrees.
     """
@@ -78,6 +80,7 @@ def fan_geometry(shape, *, angle=60.0, inner_radius=0.2, apex=None, outer_radius
     Returns
     -------
     geometry : FanGeometry
+        Apex, radii and angle in pixels / degrees.
     """
     H, W = int(shape[0]), int(shape[1])
     check_scalar(angle, "angle", numbers.Real, min_val=0, max_val=180,
@@ -154,13 +157,14 @@ def fan_mask(shape, **geometry):
     ----------
     shape : tuple of int
         (H, W) of the sector canvas.
-    **geometry
+    **geometry : dict
         ``angle``, ``inner_radius``, ``apex``, ``outer_radius`` as in
         :func:`fan_geometry`.
 
     Returns
     -------
     mask : ndarray of bool, shape (H, W)
+        True inside the fan.
     """
     geom = fan_geometry(shape, **geometry)
     return _polar_grid(int(shape[0]), int(shape[1]), geom, "cpu")[1].numpy()
@@ -191,14 +195,21 @@ def linear_to_sector(images, *, out_shape=None, angle=60.0, inner_radius=0.2, ap
         Linear frames. Integer or boolean arrays (masks) keep their dtype.
     out_shape : tuple of int or None, default=None
         (H, W) of the sector canvas (default: the input's).
-    angle, inner_radius, apex, outer_radius
-        Fan geometry on the output canvas, see :func:`fan_geometry`.
+    angle : float, default=60.0
+        Total fan angle in degrees.
+    inner_radius : float, default=0.2
+        Inner radius as a fraction of the outer radius.
+    apex : tuple of float or None, default=None
+        (row, column) of the apex; None centres the fan.
+    outer_radius : float or None, default=None
+        Outer radius in pixels; None fits the fan to the canvas.
     interpolation : {"auto", "bilinear", "nearest"}, default="auto"
         "auto": nearest for integer / boolean input (masks), else bilinear.
 
     Returns
     -------
     sector : ndarray or torch.Tensor, same dimensions as ``images``
+        The sector frames (0 outside the fan).
     """
     mode = _mode(interpolation, images)
     x, ndim, is_tensor = _as_batch(images)
@@ -228,14 +239,21 @@ def sector_to_linear(images, *, out_shape=None, angle=60.0, inner_radius=0.2, ap
         Sector frames.
     out_shape : tuple of int or None, default=None
         (H, W) of the linear output (default: the input's).
-    angle, inner_radius, apex, outer_radius
-        Fan geometry on the input canvas, see :func:`fan_geometry`.
+    angle : float, default=60.0
+        Total fan angle in degrees.
+    inner_radius : float, default=0.2
+        Inner radius as a fraction of the outer radius.
+    apex : tuple of float or None, default=None
+        (row, column) of the apex; None centres the fan.
+    outer_radius : float or None, default=None
+        Outer radius in pixels; None fits the fan to the canvas.
     interpolation : {"auto", "bilinear", "nearest"}, default="auto"
         "auto": nearest for integer / boolean input (masks), else bilinear.
 
     Returns
     -------
     linear : ndarray or torch.Tensor, same dimensions as ``images``
+        The linear frames.
     """
     mode = _mode(interpolation, images)
     x, ndim, is_tensor = _as_batch(images)
@@ -272,6 +290,7 @@ def detect_scan_mode(frames, *, tol=1e-6):
     Returns
     -------
     mode : {"linear", "sector"}
+        The guessed scanning mode.
     """
     a = np.asarray(to_numpy(frames), dtype=np.float64)
     if a.ndim < 2:
@@ -342,6 +361,7 @@ class ScanModeConverter(TransformerMixin, BaseEstimator):
         Returns
         -------
         self : object
+            The converter.
         """
         check_option("to", self.to, ("sector", "linear", "opposite"))
         check_option("interpolation", self.interpolation, ("auto", "bilinear", "nearest"))
@@ -359,6 +379,7 @@ class ScanModeConverter(TransformerMixin, BaseEstimator):
         Returns
         -------
         X_new : ndarray or torch.Tensor of the same shape
+            The converted frames.
         """
         self.fit(X)
         to = self.to

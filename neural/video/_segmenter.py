@@ -458,6 +458,7 @@ class ASTRSegmenter(BaseTorchEstimator):
         Returns
         -------
         dice : float
+            Mean per-frame Dice in [0, 1].
         """
         if sample_weight is not None:
             raise ValueError("ASTRSegmenter.score does not support sample_weight.")
