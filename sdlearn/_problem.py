@@ -116,7 +116,7 @@ class SDLResult:
         return self.history["objective"][-1]
 
 
-def prepare_problem(X, y, *, X_aux, sample_weight, mode, n_components, xi, alpha):
+def prepare_problem(X, y, *, X_aux, sample_weight, mode, n_components, xi, alpha, classes=None):
     """Validate solver inputs and encode labels (the function API's input checks).
 
     Raises
@@ -147,7 +147,14 @@ def prepare_problem(X, y, *, X_aux, sample_weight, mode, n_components, xi, alpha
     y_host = np.asarray(to_numpy(y))
     if y_host.ndim != 1 or y_host.shape[0] != n:
         raise ValueError(f"y must be 1-D with {n} entries (one per row of X), got shape {y_host.shape}.")
-    classes, y_index = np.unique(y_host, return_inverse=True)
+    if classes is None:
+        classes, y_index = np.unique(y_host, return_inverse=True)
+    else:  # fixed classes (streaming): a batch may miss some, but none may be new
+        classes = np.asarray(classes)
+        y_index = np.searchsorted(classes, y_host)
+        unknown = (y_index >= len(classes)) | (classes[np.minimum(y_index, len(classes) - 1)] != y_host)
+        if np.any(unknown):
+            raise ValueError(f"y holds labels not in classes: {np.unique(y_host[unknown]).tolist()}.")
     if len(classes) < 2:
         raise ValueError(f"y must contain at least two classes, got only {classes.tolist()}.")
     if sp.issparse(X):

@@ -1,5 +1,6 @@
 """SDLClassifier: the scikit-learn estimator over the LPGD and BCD solver functions."""
 
+import time
 from numbers import Integral, Real
 
 import numpy as np
@@ -9,6 +10,7 @@ from sklearn.metrics import accuracy_score
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_non_negative, validate_data
 
@@ -17,6 +19,7 @@ from ._bcd import bcd
 from ._coding import encode
 from ._lpgd import lpgd
 from ._objective import full_probabilities
+from ._stream import StreamState
 
 
 class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
@@ -270,6 +273,7 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
                 radius=self.radius, radius_decay=self.radius_decay, **common,
             )
         self._result = result
+        self.__dict__.pop("_stream", None)  # a full fit forgets any partial_fit stream
         self.components_ = result.components
         self.coef_ = result.coef
         self.aux_coef_ = result.aux_coef
@@ -279,6 +283,90 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         self.n_aux_ = 0 if X_all_aux is None else X_all_aux.shape[1]
         self.n_iter_ = result.n_iter
         self.history_ = result.history
+        return self
+
+    def _streamable(self):
+        if self.solver != "bcd" or self.mode != "feature":
+            raise AttributeError(
+                "partial_fit streams mode='feature' with solver='bcd' (codes belong to single "
+                "samples); filter mode's dictionary step needs the whole X at once: use fit."
+            )
+        return True
+
+    @available_if(_streamable)
+    def partial_fit(self, X, y, classes=None, X_aux=None):
+        """Update the model with one mini-batch (streaming; ``mode='feature'``, ``solver='bcd'``).
+
+        Each batch is seen once: its codes are computed on the current dictionary, then the
+        dictionary minimises the reconstruction surrogate of every sample seen so far (Mairal et
+        al.'s online dictionary learning; atoms kept in the unit ball) and the classifier the
+        accumulated second-order expansions of the batches' logistic losses. Memory does not
+        grow with the number of samples, so data larger than memory can be streamed (e.g. the
+        blocks of a Dask array, computed one at a time).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            One batch.
+        y : array-like of shape (n_samples,)
+            Its labels.
+        classes : array-like of shape (n_classes,), default=None
+            All the classes of the stream. Required on the first call unless the first batch
+            holds every class; ignored afterwards.
+        X_aux : array-like of shape (n_samples, n_aux), default=None
+            Auxiliary covariates of the batch, as in fit.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        first = getattr(self, "_stream", None) is None
+        if first:
+            self._validate_params()
+            if isinstance(self.class_weight, str):
+                raise ValueError("class_weight='balanced' needs the whole y; pass a dict of weights to partial_fit.")
+        X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"), dtype=(np.float64, np.float32), reset=first)
+        y = to_numpy(y)
+        check_classification_targets(y)
+        if first:
+            labels = np.unique(y if classes is None else np.asarray(classes))
+            if len(labels) < 2:
+                raise ValueError("partial_fit needs at least two classes: pass classes= on the first call.")
+            mask = self._resolve_aux_mask()
+            self._main_columns = tuple(int(i) for i in np.flatnonzero(~mask))
+            self._aux_columns = tuple(int(i) for i in np.flatnonzero(mask))
+            X_main, aux = self._split(X, X_aux, fitting=True)
+            p = X_main.shape[1]
+            r = min(10, p) if self.n_components is None else self.n_components
+            if r > p:
+                raise ValueError(f"n_components={r} is larger than n_features = {p}.")
+            self.n_aux_ = 0 if aux is None else aux.shape[1]
+            self.n_components_ = r
+            self.classes_ = labels
+            self.history_ = {key: [] for key in ("objective", "logistic", "reconstruction", "penalty", "stationarity", "time")}
+            self._stream = StreamState(
+                labels, p, self.n_aux_, r, xi=self.xi, alpha=self.alpha, nonnegative=self.nonnegative,
+                block_max_iter=self.block_max_iter, random_state=self.random_state,
+            )
+        else:
+            X_main, aux = self._split(X, X_aux)
+        if self.nonnegative:
+            check_non_negative(X_main, "SDLClassifier with nonnegative=True (X)")
+        sample_weight = None if self.class_weight is None else compute_sample_weight(self.class_weight, y)
+        start = time.perf_counter()
+        loss, recon = self._stream.update(X_main, y, aux, sample_weight)
+        stream = self._stream
+        beta, gamma, b = stream._split(stream.V)
+        self.components_ = stream.W.T.copy()
+        self.coef_ = beta.T.copy()
+        self.aux_coef_ = (gamma.T if gamma is not None else np.zeros((stream.d, 0))).copy()
+        self.intercept_ = b.copy()
+        self.n_iter_ = stream.n_batches
+        for key, value in (("objective", loss + recon), ("logistic", loss), ("reconstruction", recon),
+                           ("penalty", float("nan")), ("stationarity", float("nan")),
+                           ("time", time.perf_counter() - start)):
+            self.history_[key].append(value)
         return self
 
     def _warm_start_init(self, main_shape, X_aux):
