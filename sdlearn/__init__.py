@@ -8,7 +8,8 @@ from ._bcd import bcd
 from ._lpgd import lpgd
 from ._problem import SDLResult
 from ._sdl import SDLClassifier
+from ._stream import fit_stream
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["SDLClassifier", "SDLResult", "bcd", "lpgd", "__version__"]
+__all__ = ["SDLClassifier", "SDLResult", "bcd", "fit_stream", "lpgd", "__version__"]

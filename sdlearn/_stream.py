@@ -128,3 +128,80 @@ class StreamState:
         system += 1e-10 * max(np.trace(system) / len(system), 1e-300) * np.eye(len(system))
         self.V = np.linalg.solve(system, self.h).reshape(Z.shape[1], d)
         return loss
+
+
+def iter_batches(X, y, X_aux=None, *, batch_size=1000):
+    """Yield ``(X, y, X_aux)`` row batches as NumPy (or SciPy sparse) arrays.
+
+    Dask arrays are split along their row chunks and each chunk is computed when it is
+    needed, on whatever scheduler is active (a ``dask.distributed`` cluster included), so only
+    one batch is ever held in memory here. Other inputs are sliced into ``batch_size`` rows.
+    """
+    if _is_dask(X):
+        starts = np.cumsum((0,) + tuple(X.chunks[0]))
+        for start, stop in zip(starts[:-1], starts[1:]):
+            yield tuple(_compute(a, start, stop) for a in (X, y, X_aux))
+        return
+    n = X.shape[0]
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        yield tuple(_compute(a, start, stop) for a in (X, y, X_aux))
+
+
+def _is_dask(a):
+    return type(a).__module__.startswith("dask")
+
+
+def _compute(a, start, stop):
+    if a is None:
+        return None
+    part = a[start:stop]
+    return part.compute() if _is_dask(part) else part
+
+
+def fit_stream(estimator, X, y, *, X_aux=None, classes=None, batch_size=1000, n_epochs=1):
+    """Fit an estimator with ``partial_fit`` over the row batches of ``X``.
+
+    The path for data larger than memory: ``X`` (and ``y``, ``X_aux``) may be Dask arrays,
+    whose row chunks are computed one at a time (on a ``dask.distributed`` cluster if one is
+    active) and streamed into :meth:`SDLClassifier.partial_fit`; NumPy arrays and SciPy sparse
+    matrices are cut into batches of ``batch_size`` rows.
+
+    Parameters
+    ----------
+    estimator : SDLClassifier
+        An estimator with ``partial_fit`` (``mode='feature'``, ``solver='bcd'``).
+    X : array-like, sparse matrix or dask array of shape (n_samples, n_features)
+        Data.
+    y : array-like or dask array of shape (n_samples,)
+        Labels.
+    X_aux : array-like or dask array of shape (n_samples, n_aux), default=None
+        Auxiliary covariates.
+    classes : array-like, default=None
+        All classes; needed unless the first batch holds every class.
+    batch_size : int, default=1000
+        Rows per batch for non-Dask input (Dask input uses its row chunks).
+    n_epochs : int, default=1
+        Passes over the data.
+
+    Returns
+    -------
+    estimator : SDLClassifier
+        The fitted estimator.
+
+    Examples
+    --------
+    >>> from sdlearn import SDLClassifier, fit_stream
+    >>> from sdlearn.datasets import make_sdl_classification
+    >>> d = make_sdl_classification(600, 20, 3, mode="feature", random_state=0)
+    >>> clf = fit_stream(SDLClassifier(3, mode="feature", solver="bcd"), d.data, d.target, batch_size=200)
+    >>> clf.n_iter_
+    3
+    """
+    if classes is None:
+        labels = y.compute() if _is_dask(y) else y
+        classes = np.unique(np.asarray(labels))
+    for _ in range(n_epochs):
+        for X_batch, y_batch, aux_batch in iter_batches(X, y, X_aux, batch_size=batch_size):
+            estimator.partial_fit(X_batch, y_batch, classes=classes, X_aux=aux_batch)
+    return estimator

@@ -74,3 +74,32 @@ def test_partial_fit_errors(stream_data):
         clf.partial_fit(d.data[:50], d.target[:50] + 5)
     with pytest.raises(ValueError, match="features"):
         clf.partial_fit(d.data[:50, :10], d.target[:50] % 2)
+
+
+def test_fit_stream_on_numpy_batches(stream_data):
+    from sdlearn import fit_stream
+
+    d = stream_data
+    clf = fit_stream(SDLClassifier(3, mode="feature", solver="bcd"), d.data, d.target, X_aux=d.aux,
+                     batch_size=500, n_epochs=2)
+    assert clf.n_iter_ == 12
+    assert clf.score(d.data, d.target, X_aux=d.aux) > 0.7
+
+
+def test_fit_stream_on_a_local_dask_cluster(stream_data):
+    da = pytest.importorskip("dask.array")
+    distributed = pytest.importorskip("distributed")
+    from sdlearn import fit_stream
+
+    d = stream_data
+    X = da.from_array(d.data, chunks=(600, -1))
+    y = da.from_array(d.target, chunks=600)
+    X_aux = da.from_array(d.aux, chunks=(600, -1))
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster):
+        clf = fit_stream(SDLClassifier(3, mode="feature", solver="bcd", random_state=0), X, y, X_aux=X_aux)
+    reference = fit_stream(SDLClassifier(3, mode="feature", solver="bcd", random_state=0),
+                           d.data, d.target, X_aux=d.aux, batch_size=600)
+    assert clf.n_iter_ == 5
+    np.testing.assert_allclose(clf.components_, reference.components_)
+    np.testing.assert_allclose(clf.coef_, reference.coef_)
