@@ -92,7 +92,7 @@ def experiment_lpgd(quick, seed):
                 gap = objective_gap(res.history["objective"], best)
                 hit = np.flatnonzero(gap <= 1e-8)
                 rows.append({
-                    "method": "LPGD" + (" (momentum)" if acc else " (plain)"), "dataset": f"planted {mode}",
+                    "method": "LPGD" + (" (default: momentum + refit)" if acc else " (plain)"), "dataset": f"planted {mode}",
                     "experiment": "lpgd_rate", "mode": mode, "xi": xi, "ml_xi": float(d.xi),
                     "rate": linear_rate(gap), "iters_to_1e-8": int(hit[0]) if len(hit) else None,
                     "n_iter": res.n_iter, "final_gap": float(gap[-1]),
@@ -110,7 +110,7 @@ def plot_lpgd(plt, curves, xis, path):
             for acc, style in ((False, "-"), (True, "--")):
                 gap = curves[(mode, xi, acc)]
                 gap = np.where(gap > 0, gap, np.nan)
-                label = f"xi={xi:g}" + (" momentum" if acc else " plain")
+                label = f"xi={xi:g}" + (" default" if acc else " plain")
                 ax.semilogy(np.arange(len(gap)), gap, style, color=f"C{i}", label=label)
         ax.set_xlim(0, 80)
         ax.set_ylim(1e-15, 10)
