@@ -666,6 +666,55 @@ class P2CClassifier(BaseTorchClassifier):
         return stats
 
     # ------------------------------------------------------------ inference
+    def predict_proba(self, X):
+        """Class probabilities (softmax of the classification head).
+
+        Parameters
+        ----------
+        X : list, tuple, ndarray or Series of str of shape (n_samples,)
+            Texts.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probabilities, columns in the order of ``classes_``.
+        """
+        return super().predict_proba(X)
+
+    def predict(self, X):
+        """Predicted labels.
+
+        Parameters
+        ----------
+        X : list, tuple, ndarray or Series of str of shape (n_samples,)
+            Texts.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        return super().predict(X)
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy on texts ``X`` and labels ``y``.
+
+        Parameters
+        ----------
+        X : list, tuple, ndarray or Series of str of shape (n_samples,)
+            Texts.
+        y : array-like of shape (n_samples,)
+            True labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            Share of correctly predicted labels (weighted).
+        """
+        return super().score(X, y, sample_weight=sample_weight)
+
     def preference_scores(self, X, labels=None):
         """Score texts with the preference heads: how much each text is "more <label>".
 
