@@ -26,7 +26,7 @@ import warnings
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import blas_threads, make_parser  # noqa: E402
+from _common import blas_threads, make_parser, write_json  # noqa: E402
 
 
 def run(args):
@@ -187,10 +187,7 @@ def main(argv=None):
     with blas_threads(args.blas_threads):
         rows = run(args)
     if args.json:
-        import json
-
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+        write_json(args.json, "bench_dtop", rows, args)
     return rows
 
 

@@ -1,5 +1,6 @@
 """DToPSegmenter: the DToP ViT behind scikit-learn's fit / predict, with a compute report."""
 
+import math
 import numbers
 from dataclasses import dataclass
 
@@ -160,6 +161,10 @@ class DToPSegmenter(BaseTorchClassifier):
         heads learn on the pruned computation. 0 trains without pruning only
         (pruning then happens at prediction only). With ``p0=1.0`` the second
         step is plain extra training, the control for the same budget.
+    finetune_learning_rate : float or None, default=None
+        Initial learning rate of the fine-tuning step (same schedule as
+        ``learning_rate``); None uses ``learning_rate_init / 10``. Restarting
+        at the full rate after a converged first step can wreck the model.
     max_iter : int, default=50
         Epochs of the first (unpruned) training step.
     batch_size : int, default=32
@@ -268,6 +273,7 @@ class DToPSegmenter(BaseTorchClassifier):
         stage_ends=(2, 4),
         aux_weight=0.4,
         finetune_iter=0,
+        finetune_learning_rate=None,
         max_iter=50,
         batch_size=32,
         solver="adam",
@@ -315,6 +321,7 @@ class DToPSegmenter(BaseTorchClassifier):
         self.stage_ends = stage_ends
         self.aux_weight = aux_weight
         self.finetune_iter = finetune_iter
+        self.finetune_learning_rate = finetune_learning_rate
 
     # -------------------------------------------------------------- checks
     def _check_params(self):
@@ -330,6 +337,9 @@ class DToPSegmenter(BaseTorchClassifier):
         check_scalar(self.mlp_ratio, "mlp_ratio", numbers.Real, min_val=0, include_boundaries="neither")
         check_scalar(self.aux_weight, "aux_weight", numbers.Real, min_val=0)
         check_scalar(self.finetune_iter, "finetune_iter", numbers.Integral, min_val=0)
+        if self.finetune_learning_rate is not None:
+            check_scalar(self.finetune_learning_rate, "finetune_learning_rate", numbers.Real,
+                         min_val=0, include_boundaries="neither")
         ends = self.stage_ends
         if not isinstance(ends, (tuple, list)) or not all(
             isinstance(e, numbers.Integral) and not isinstance(e, bool) for e in ends
@@ -389,6 +399,18 @@ class DToPSegmenter(BaseTorchClassifier):
     def _train_p0(self):
         return getattr(self, "_training_p0", 1.0)
 
+    def _set_lr(self, epoch, n_epochs, incremental):
+        if not getattr(self, "_finetuning", False):
+            return super()._set_lr(epoch, n_epochs, incremental)
+        lr = self.finetune_learning_rate
+        if lr is None:
+            lr = self.learning_rate_init / 10
+        if self.learning_rate == "cosine":
+            lr = 0.5 * lr * (1.0 + math.cos(math.pi * epoch / n_epochs))
+        for group in self.optimizer_.param_groups:
+            group["lr"] = lr
+        return lr
+
     def _losses(self, X, y):
         out = self.module_(X, p0=self._train_p0(), k=self.k)
         final = F.cross_entropy(self.module_.upsample(out.logits), y)
@@ -436,14 +458,14 @@ class DToPSegmenter(BaseTorchClassifier):
         resume = self.warm_start and hasattr(self, "module_")
         X, y = self._validate(X, y, reset=not resume, requires_y=True)
         y = self._check_targets(y, reset=not resume)
-        self._training_p0 = 1.0
+        self._training_p0, self._finetuning = 1.0, False
         try:
             self._fit(X, y, resume=resume, n_epochs=self.max_iter, incremental=False)
             if self.finetune_iter > 0:
-                self._training_p0 = float(self.p0)
+                self._training_p0, self._finetuning = float(self.p0), True
                 self._fit(X, y, resume=True, n_epochs=self.finetune_iter, incremental=False)
         finally:
-            del self._training_p0
+            del self._training_p0, self._finetuning
         return self
 
     def partial_fit(self, X, y, classes=None):

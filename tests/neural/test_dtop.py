@@ -214,6 +214,10 @@ def test_two_step_recipe(data):
     assert est.n_iter_ == 4 and len(est.history_) == 4
     assert [h["pruned"] for h in est.history_] == [0.0, 0.0, 1.0, 1.0]
     assert est.history_[-1]["active_fraction"] <= 1.0
+    # the fine-tuning step restarts its schedule at learning_rate_init / 10 by default
+    assert est.history_[2]["lr"] == pytest.approx(TINY["learning_rate_init"] / 10)
+    est.set_params(finetune_learning_rate=1e-4, max_iter=1, finetune_iter=1).fit(X[:16], M[:16])
+    assert est.history_[1]["lr"] == pytest.approx(1e-4)
     assert est.predict(Xt[:2]).shape == (2, 32, 32)
 
 
@@ -252,6 +256,7 @@ def test_label_values_are_kept(data):
     ({"stage_ends": (2, 1)}, (4, 3, 32, 32), (4, 32, 32), "stage_ends"),
     ({"stage_ends": (4,)}, (4, 3, 32, 32), (4, 32, 32), "stage_ends"),
     ({"num_heads": 3}, (4, 3, 32, 32), (4, 32, 32), "num_heads"),
+    ({"finetune_learning_rate": -1.0}, (4, 3, 32, 32), (4, 32, 32), "finetune_learning_rate"),
 ])
 def test_bad_input_raises_value_error(params, X_shape, y_shape, match):
     rng = np.random.RandomState(0)
