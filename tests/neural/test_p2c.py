@@ -382,6 +382,9 @@ def test_grid_search_early_stopping_and_warm_start(data):
     grid = GridSearchCV(small(max_iter=2), {"lambda_cons": [0.0, 1.0]}, cv=2)
     grid.fit(data.texts, data.y)  # no preferences: plain classifier, still cross-validates
     assert 0 <= grid.best_score_ <= 1
+    # soft labels are split with the texts
+    grid.fit(data.texts, data.y, soft_labels=data.soft_labels)
+    assert grid.best_estimator_.preference_source_ == "soft_labels"
     es = small(early_stopping=True, max_iter=30, n_iter_no_change=2, validation_fraction=0.2)
     es.fit(data.texts, data.y, soft_labels=data.soft_labels)
     assert es.n_iter_ < 30 and es.best_validation_score_ == max(es.validation_scores_)
