@@ -33,7 +33,7 @@ temperature.
 
 Usage::
 
-    python benchmarks/bench_p2c.py --quick                 # about 2-3 minutes on 2 cores
+    python benchmarks/bench_p2c.py --quick   # about 35 s on 2 cores (full mode: about 5 min)
     python benchmarks/bench_p2c.py --json benchmarks/results/bench_p2c.json
 """
 
