@@ -215,6 +215,9 @@ class DToPViT(nn.Module):
         if run_aux is None:
             run_aux = self.training or p0 < 1.0
         prune = p0 < 1.0
+        if prune and not run_aux:
+            raise ValueError(f"p0={p0} < 1 prunes tokens, which needs the auxiliary heads; "
+                             "pass run_aux=True (or None).")
         t = self._embed(x)
         B, N, d = t.shape
         active = torch.ones(B, N, dtype=torch.bool, device=t.device)

@@ -39,7 +39,7 @@ def trained(data):
 
 def module(seed=0, **kw):
     torch.manual_seed(seed)
-    args = dict(patch_size=4, embed_dim=32, depth=4, num_heads=2, stage_ends=(1, 2), **kw)
+    args = {**dict(patch_size=4, embed_dim=32, depth=4, num_heads=2, stage_ends=(1, 2)), **kw}
     return DToPViT(3, (32, 32), 4, **args).eval()
 
 
@@ -337,3 +337,21 @@ def test_docstring(name):
         ignored |= {"PR01"}
     errors = [(c, m) for c, m in validate(name)["errors"] if c not in ignored]
     assert not errors
+
+
+def test_module_edge_cases():
+    m = module()
+    x = torch.rand(2, 3, 32, 32)
+    with pytest.raises(ValueError, match="run_aux"):
+        m(x, p0=0.5, run_aux=False)
+    # no auxiliary head: a plain segmenter, p0 has nothing to prune
+    plain = module(stage_ends=())
+    with torch.no_grad():
+        out = plain(x, p0=0.1)
+        assert torch.equal(out.logits, plain.forward_dense(x))
+    assert out.n_active.shape == (2, 1)
+    # k=0 and a tiny threshold: whole images can exit at the first stage without NaN
+    with torch.no_grad():
+        out = m(x, p0=0.0, k=0)
+    assert (out.exit_stage == 0).all() and torch.isfinite(out.logits).all()
+    assert (out.n_active[:, 1:] == 0).all()
