@@ -268,7 +268,10 @@ class _LPGD:
         T, gamma, b = point
         U = basis.U
         r = U.shape[1]
-        features = pb.dense(pb.X @ U) if pb.mode == "filter" else U
+        if pb.mode == "filter":  # X U, which the projector often computed already (E = A^T U)
+            features = basis.E if basis.E is not None else pb.dense(pb.X @ U)
+        else:
+            features = U
         eye = xp.eye(r, dtype=pb.dtype, device=device_of(U))
         Q = eye if pb.mode == "filter" else eye / pb.n_samples  # the ridge on T = U beta
         ones = xp.ones((pb.n_samples, 1), dtype=pb.dtype, device=device_of(U))
