@@ -300,8 +300,13 @@ class _LPGD:
             half = _combine(y, gradient, -1.0, 1.0 / L1, 1.0 / L2)
             for attempt in range(refinements + 1):
                 new_basis = self.projector.project(half[0], math.sqrt(L1 / (2.0 * pb.xi)))
-                point = (new_basis.U @ (new_basis.U.T @ half[0]), half[1], half[2])
-                cls_new = self.classifier(point)
+                coefficients = new_basis.U.T @ half[0]
+                point = (new_basis.U @ coefficients, half[1], half[2])
+                scores = None
+                if pb.mode == "filter" and new_basis.E is not None:
+                    # X T = (X U)(U^T T) with X U = E from the projector: no pass over X
+                    scores = new_basis.E @ coefficients + aux_scores(pb.X_aux, half[1], half[2])
+                cls_new = self.classifier(point, scores)
                 recon = pb.xi * residual_energy(self.projector, new_basis, pb.sq_norm_X)
                 value = cls_new[0] + cls_new[1] + recon
                 if value <= F_x + 1e-12 * abs(F_x):
