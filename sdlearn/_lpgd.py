@@ -140,8 +140,7 @@ def lpgd(
     check_step_size(step_size)
     if not (isinstance(classifier_steps, (int, np.integer)) and classifier_steps >= 0):
         raise ValueError(f"classifier_steps must be a non-negative integer, got {classifier_steps!r}.")
-    solver = _LPGD(problem, projection, check_random_state(random_state), verbose)
-    solver.refit_steps = int(classifier_steps)
+    solver = _LPGD(problem, projection, check_random_state(random_state), verbose, int(classifier_steps))
     return solver.run(
         max_iter=max_iter, tol=tol, step_size=step_size, init=init, acceleration=acceleration
     )
@@ -150,7 +149,7 @@ def lpgd(
 class _LPGD:
     """State and steps of one LPGD run (internal)."""
 
-    def __init__(self, problem, projection, rng, verbose):
+    def __init__(self, problem, projection, rng, verbose, refit_steps=0):
         self.pb = problem
         self.xp = problem.xp
         X = problem.X
@@ -160,7 +159,7 @@ class _LPGD:
         self.theta_ridge = problem.alpha if problem.mode == "filter" else problem.alpha / problem.n_samples
         self.history = History(verbose, name="lpgd")
         self.rng = rng
-        self.refit_steps = 0
+        self.refit_steps = refit_steps  # Newton-CG steps of the classifier refit per iteration
 
     # -- the classifier part of the objective -------------------------------------------------
     def scores(self, point):
