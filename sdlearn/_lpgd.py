@@ -49,7 +49,8 @@ from ._problem import (
 from ._projection import change_energy, make_projector, residual_energy
 
 _MAX_BACKTRACKS = 40
-_GROWTH = 1.25  # step growth after an accepted step (adaptive mode)
+_GROWTH = 1.25  # least step growth after an accepted step (adaptive mode)
+_MAX_GROWTH = 4.0  # most step growth after an accepted step that used little of its model
 
 
 def lpgd(
@@ -219,12 +220,12 @@ class _LPGD:
             step = None
             if coef > 0:
                 y = _combine(x, x_prev, coef)
-                step = self._step(y, self.classifier(y, cls[3] + coef * (cls[3] - S_prev)), basis, F_x)
+                step = self._step(y, self.classifier(y, cls[3] + coef * (cls[3] - S_prev)), basis)
                 if step is not None and step[4] > F_x + 1e-12 * abs(F_x):
                     step = None  # the extrapolated step went uphill: restart from x
                     t_next = 1.0
             if step is None:
-                step = self._step(x, cls, basis, F_x)
+                step = self._step(x, cls, basis)
             if step is None:
                 # no step decreases the model: either the precision floor (converged) or trouble
                 converged = self.history.relative_decrease() <= max(tol, 1e-10)
@@ -236,14 +237,17 @@ class _LPGD:
                         stacklevel=3,
                     )
                 break
-            x_new, cls_new, basis_new, recon_new, _, stationarity, backtracks = step
+            x_new, cls_new, basis_new, recon_new, _, stationarity, backtracks, used = step
             if self.refit_steps:
                 x_new, cls_new = self._refit_classifier(x_new, basis_new)
             x_prev, S_prev, x, cls, basis = x, cls[3], x_new, cls_new, basis_new
             momentum_t = t_next
             self._record(cls[0], cls[1], recon_new, stationarity)
             if step_size == "auto" and backtracks == 0:
-                self.L = [max(self.L[0] / _GROWTH, 1e-6 * L1_bound), max(self.L[1] / _GROWTH, 1e-6 * L2_bound)]
+                # the model's curvature overestimated the real one by 1/used: grow the steps by
+                # up to that factor, keeping a margin of two (at least 1.25x, at most 4x)
+                growth = min(max(0.5 / max(used, 1e-300), _GROWTH), _MAX_GROWTH)
+                self.L = [max(self.L[0] / growth, 1e-6 * L1_bound), max(self.L[1] / growth, 1e-6 * L2_bound)]
             if self.history.relative_decrease() <= tol:
                 converged = True
                 break
@@ -281,35 +285,32 @@ class _LPGD:
         point = (U @ V[:r, :], None if gamma is None else V[r:-1, :], V[-1, :])
         return point, self.classifier(point, design @ V)
 
-    def _step(self, y, cls_y, basis, F_x):
+    def _step(self, y, cls_y, basis):
         """One safeguarded projected-gradient step from the classifier point ``y``.
 
         Backtracks (doubling the curvature estimates) until the classifier part satisfies the
-        descent-lemma bound at ``y``. An inexact (subspace) projection that would raise the
-        objective above ``F_x`` gets up to three more warm power steps first. Returns
+        descent-lemma bound at ``y``. Returns
         ``(point, classifier values, basis, reconstruction, objective, stationarity,
-        backtracks)``, or ``None`` if no step works.
+        backtracks, used)`` (``used``: the real curvature along the step over the model's), or ``None`` if no step works.
         """
         pb, xp = self.pb, self.xp
         loss, pen, G, _ = cls_y
         gradient = self.gradients(y, G)
-        refinements = 0 if self.projector.exact else 3
         for backtracks in range(_MAX_BACKTRACKS):
             L1, L2 = self.L
             half = _combine(y, gradient, -1.0, 1.0 / L1, 1.0 / L2)
-            for attempt in range(refinements + 1):
-                new_basis = self.projector.project(half[0], math.sqrt(L1 / (2.0 * pb.xi)))
-                coefficients = new_basis.U.T @ half[0]
-                point = (new_basis.U @ coefficients, half[1], half[2])
-                scores = None
-                if pb.mode == "filter" and new_basis.E is not None:
-                    # X T = (X U)(U^T T) with X U = E from the projector: no pass over X
-                    scores = new_basis.E @ coefficients + aux_scores(pb.X_aux, half[1], half[2])
-                cls_new = self.classifier(point, scores)
-                recon = pb.xi * residual_energy(self.projector, new_basis, pb.sq_norm_X)
-                value = cls_new[0] + cls_new[1] + recon
-                if value <= F_x + 1e-12 * abs(F_x):
-                    break
+            # the subspace projector starts from the current basis and keeps it in its search
+            # space, so (like the exact one) it never projects worse than the current subspace
+            new_basis = self.projector.project(half[0], math.sqrt(L1 / (2.0 * pb.xi)), warm=basis)
+            coefficients = new_basis.U.T @ half[0]
+            point = (new_basis.U @ coefficients, half[1], half[2])
+            scores = None
+            if pb.mode == "filter" and new_basis.E is not None:
+                # X T = (X U)(U^T T) with X U = E from the projector: no pass over X
+                scores = new_basis.E @ coefficients + aux_scores(pb.X_aux, half[1], half[2])
+            cls_new = self.classifier(point, scores)
+            recon = pb.xi * residual_energy(self.projector, new_basis, pb.sq_norm_X)
+            value = cls_new[0] + cls_new[1] + recon
             move = _combine(point, y, -1.0)
             sq = [_sq(move[0], xp), _sq(move[1], xp) + _sq(move[2], xp)]
             linear = sum(_inner(g, v, xp) for g, v in zip(gradient, move))
@@ -319,7 +320,10 @@ class _LPGD:
                     (2.0 * pb.xi) ** 2 * change_energy(self.projector, new_basis, basis)
                     + L1 * L1 * sq[0] + L2 * L2 * sq[1]
                 )
-                return point, cls_new, new_basis, recon, value, stationarity, backtracks
+                # fraction of the model's quadratic term that the step really met
+                quadratic = 0.5 * (L1 * sq[0] + L2 * sq[1])
+                used = (cls_new[0] + cls_new[1] - loss - pen - linear) / quadratic if quadratic > 0 else 1.0
+                return point, cls_new, new_basis, recon, value, stationarity, backtracks, used
             self.L = [2.0 * L1, 2.0 * L2]
         return None
 

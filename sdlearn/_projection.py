@@ -9,9 +9,9 @@ Two projectors:
 
 * :class:`GramProjector` (exact): precomputes the Gram matrix of ``A`` on its smaller side once
   and solves a symmetric eigenproblem of that size per iteration.
-* :class:`SubspaceProjector` (approximate, for large or sparse ``A``): randomized subspace
-  iteration on products with ``A``, warm-started from the previous iteration's subspace, so that
-  one power step per iteration suffices once the iterates settle.
+* :class:`SubspaceProjector` (approximate, for large or sparse ``A``): a warm-started block
+  eigensolver on products with ``A`` (one power step plus a locally optimal search direction per
+  call, as in LOBPCG), two passes over ``A`` per iteration.
 
 Both return a :class:`Basis` and answer ``quad(b1, b2) = U1^T A A^T U2``, which gives the
 reconstruction error ``||A - U U^T A||^2 = ||A||^2 - tr(quad(b, b))`` without the residual.
@@ -28,11 +28,22 @@ from ._backend import device_of
 @dataclass
 class Basis:
     """Orthonormal basis ``U`` (m, r) of the projection, singular values ``s`` of ``M`` and
-    ``E = A^T U`` (k, r) when it came for free (``None`` otherwise)."""
+    ``E = A^T U`` (k, r) when it came for free (``None`` otherwise).
+
+    The subspace projector also keeps its whole Ritz basis ``Q`` (m, r + oversample) with
+    ``AtQ = A^T Q``, the search direction ``P`` with ``AtP = A^T P`` (the part of ``Q`` that
+    came from outside the previous subspace), and caches ``A A^T Q`` (independent of ``T``) the
+    first time a later projection starts from this basis, so that backtracking trials share it.
+    """
 
     U: Any
     s: Any
     E: Any = None
+    Q: Any = None
+    AtQ: Any = None
+    P: Any = None
+    AtP: Any = None
+    AAtQ: Any = None
 
 
 def _top_eigh(G, r, xp):
@@ -63,7 +74,8 @@ class GramProjector:
         self.side = "left" if m <= k else "right"
         self.G = _dense(A @ A.T if self.side == "left" else A.T @ A, xp)
 
-    def project(self, T, c):
+    def project(self, T, c, warm=None):
+        """Exact projection of ``[A, c T]`` (``warm`` is accepted and ignored)."""
         xp, A, r = self.xp, self.A, self.r
         if self.side == "left":
             s, U = _top_eigh(self.G + (c * c) * (T @ T.T), r, xp)
@@ -86,41 +98,102 @@ class GramProjector:
         return b1.E.T @ b2.E
 
 
-class SubspaceProjector:
-    """Warm-started randomized subspace iteration on ``M M^T = A A^T + c^2 T T^T``.
+def _orthonormalize(Y, AtY, basis, xp, rtol=1e-12):
+    """Orthonormal basis of the part of ``span(Y)`` orthogonal to ``basis = (B, AtB)``.
 
-    Keeps an orthonormal basis ``Q`` of ``r + oversample`` columns between calls; the first call
-    runs ``n_power_init`` power steps from a Gaussian start, later calls ``n_power`` steps from
-    the previous basis. Works with SciPy sparse ``A`` (only products with ``A`` are used).
+    Two rounds of projection against ``B`` and Gram eigendecomposition ("twice is enough"):
+    matrix products only, several times cheaper than Householder QR on tall thin blocks.
+    Columns are scaled to unit norm after the first projection, so graded columns (a power step
+    multiplies them by the squared singular values) keep their directions. Dropped: columns that
+    the projection reduced to rounding noise (already in ``span(B)``), directions whose Gram
+    eigenvalue falls below ``rtol`` times the largest (they repeat others), and in the second
+    round directions that lost half their length (noise that the first round blew up). The
+    result may thus have fewer columns than ``Y``. ``AtY = A^T Y`` (or ``None``) receives the
+    same operations, giving ``A^T`` of the result without a pass over ``A``.
+    """
+    B, AtB = basis
+    for round_ in range(2):
+        before = xp.sum(Y * Y, axis=0)
+        if B is not None:
+            coef = B.T @ Y
+            Y = Y - B @ coef
+            if AtY is not None:
+                AtY = AtY - AtB @ coef
+        if round_ == 0:
+            after = xp.sum(Y * Y, axis=0)
+            real = after > (1e-20 * before)
+            scale = xp.where(real, 1.0 / xp.sqrt(xp.where(real, after, 1.0)), 0.0)
+            Y = Y * scale[None, :]
+            AtY = None if AtY is None else AtY * scale[None, :]
+        if Y.shape[1] == 0:
+            break
+        evals, evecs = xp.linalg.eigh(Y.T @ Y)
+        floor = rtol * float(evals[-1]) if round_ == 0 else 0.5
+        keep = int(xp.sum(evals > floor)) if float(evals[-1]) > 0 else 0
+        transform = evecs[:, evecs.shape[1] - keep:] / xp.sqrt(evals[evals.shape[0] - keep:])[None, :]
+        Y = Y @ transform
+        AtY = None if AtY is None else AtY @ transform
+    return Y, AtY
+
+
+class SubspaceProjector:
+    """Warm-started block eigensolver for the top of ``M M^T = A A^T + c^2 T T^T``.
+
+    The first call runs ``n_power_init`` power steps from a Gaussian start of width
+    ``r + oversample``. A later call starts from a basis ``warm`` (by default the last one
+    returned) and runs one Rayleigh-Ritz step on ``span([U, P, Z])``: ``U`` the warm basis's own
+    rank-r subspace, ``Z = M M^T Q`` a power step on its whole Ritz basis ``Q``, and ``P`` the
+    direction its Ritz vectors last moved in (LOBPCG's three-term recurrence, which converges
+    much faster than plain subspace iteration when the singular values are close, as in text
+    data). Keeping ``U`` in the search space makes the new rank-r subspace capture at least as
+    much of ``M`` as ``U`` does, so the projection is never worse than staying put: LPGD's
+    descent guarantee holds without an exact SVD. ``A^T U`` and ``A^T P`` are carried along, so
+    each call makes two passes over ``A``: ``A (A^T Q)``, cached on the warm basis and shared
+    by all calls that start from it, and ``A^T`` of the new directions. Works with SciPy sparse
+    ``A`` (only products with ``A`` are used).
     """
 
     exact = False
 
-    def __init__(self, A, r, xp, random_state, oversample=10, n_power_init=2, n_power=1):
+    def __init__(self, A, r, xp, random_state, oversample=10, n_power_init=2):
         self.A, self.r, self.xp = A, r, xp
         self.rng = random_state
         self.width = min(r + oversample, min(A.shape))
-        self.n_power_init, self.n_power = n_power_init, n_power
-        self.Q = None
-        self.AtQ = None
+        self.n_power_init = n_power_init
+        self.last = None
 
-    def project(self, T, c):
-        xp, A = self.xp, self.A
-        if self.Q is None:
+    def project(self, T, c, warm=None):
+        """Rank-r basis of ``[A, c T]``, warm-started from ``warm`` (default: the last call)."""
+        xp, A, r = self.xp, self.A, self.r
+        warm = self.last if warm is None else warm
+        if warm is None:
             start = self.rng.standard_normal((A.shape[0], self.width))
             Q = xp.asarray(start, dtype=T.dtype, device=device_of(T))
-            AtQ, steps = _dense(A.T @ Q, xp), self.n_power_init
-        else:
-            Q, AtQ, steps = self.Q, self.AtQ, self.n_power
-        for _ in range(steps):
-            Q, _ = xp.linalg.qr(_dense(A @ AtQ, xp) + (c * c) * (T @ (T.T @ Q)))
             AtQ = _dense(A.T @ Q, xp)
-        # Rayleigh-Ritz on the small subspace
+            for _ in range(self.n_power_init):
+                # Householder QR keeps the full width even for rank-deficient data (first call only)
+                Q, _ = xp.linalg.qr(_dense(A @ AtQ, xp) + (c * c) * (T @ (T.T @ Q)))
+                AtQ = _dense(A.T @ Q, xp)
+            known = 0  # no columns of Q came from a previous subspace
+        else:
+            if warm.AAtQ is None:
+                warm.AAtQ = _dense(A @ warm.AtQ, xp)
+            Q, AtQ = warm.U, warm.E
+            if warm.P is not None:
+                P, AtP = _orthonormalize(warm.P, warm.AtP, (Q, AtQ), xp, rtol=1e-10)
+                Q, AtQ = xp.concat([Q, P], axis=1), xp.concat([AtQ, AtP], axis=1)
+            Z, _ = _orthonormalize(warm.AAtQ + (c * c) * (T @ (T.T @ warm.Q)), None, (Q, None), xp)
+            Q, AtQ = xp.concat([Q, Z], axis=1), xp.concat([AtQ, _dense(A.T @ Z, xp)], axis=1)
+            known = r
+        # Rayleigh-Ritz on the search space; keep the top `width` Ritz vectors for the next call
         TtQ = T.T @ Q
-        s, V = _top_eigh(AtQ.T @ AtQ + (c * c) * (TtQ.T @ TtQ), self.width, xp)
-        self.Q, self.AtQ = Q @ V, AtQ @ V
-        r = self.r
-        return Basis(self.Q[:, :r], s[:r], self.AtQ[:, :r])
+        s, V = _top_eigh(AtQ.T @ AtQ + (c * c) * (TtQ.T @ TtQ), min(self.width, Q.shape[1]), xp)
+        P, AtP = None, None
+        if known:  # the search direction: what the Ritz vectors gained from outside span(U)
+            P, AtP = Q[:, known:] @ V[known:, :r], AtQ[:, known:] @ V[known:, :r]
+        Q, AtQ = Q @ V, AtQ @ V
+        self.last = Basis(Q[:, :r], s[:r], AtQ[:, :r], Q, AtQ, P, AtP)
+        return self.last
 
     def quad(self, b1, b2):
         return b1.E.T @ b2.E
