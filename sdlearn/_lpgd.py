@@ -110,7 +110,8 @@ def lpgd(
         ``1 / (2 xi)``.
     projection : {'auto', 'gram', 'subspace'}, default='auto'
         Rank-r projection: exact through the Gram matrix of the smaller side of ``X``, or a
-        warm-started randomized subspace iteration (large or sparse ``X``).
+        warm-started block eigensolver on products with ``X`` (large or sparse ``X``); 'auto'
+        takes the exact one when ``min(n_samples, n_features) <= 4 (n_components + 10)``.
     init : None, 'random' or SDLResult, default=None
         ``None`` starts from a zero classifier (the first iterate is the truncated SVD of
         ``X``); 'random' from a random classifier block (seeded by ``random_state``); an

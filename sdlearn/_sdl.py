@@ -83,7 +83,8 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         are still shortened.
     projection : {'auto', 'gram', 'subspace'}, default='auto'
         LPGD's rank projection: exact through the Gram matrix of the smaller side of ``X``,
-        or a warm-started randomized subspace iteration for large or sparse ``X``.
+        or a warm-started block eigensolver on products with ``X`` for large or sparse ``X``
+        ('auto': exact when ``min(n_samples, n_features) <= 4 (n_components + 10)``).
     block_max_iter : int, default=5
         BCD: projected-gradient steps per block and sweep (Newton-CG steps for the
         classifier block).

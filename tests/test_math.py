@@ -11,7 +11,7 @@ from sdlearn._bcd import _BCD
 from sdlearn._lpgd import _LPGD
 from sdlearn._objective import logistic_loss_grad, sdl_objective
 from sdlearn._problem import prepare_problem
-from sdlearn._projection import GramProjector, SubspaceProjector, change_energy, residual_energy
+from sdlearn._projection import GramProjector, SubspaceProjector, _orthonormalize, change_energy, residual_energy
 
 xp = get_namespace(np.zeros(1))
 
@@ -180,6 +180,74 @@ def test_subspace_projection_reaches_the_exact_error():
         err_approx = np.sum((M - b_approx.U @ b_approx.U.T @ M) ** 2)
         errors.append(err_approx / err_exact - 1)
     assert max(errors) < 1e-6
+
+
+def captured(U, A, T, c):
+    """``||U^T [A, c T]||_F^2``: the part of ``M = [A, c T]`` that the basis ``U`` keeps."""
+    return np.sum((U.T @ A) ** 2) + c * c * np.sum((U.T @ T) ** 2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(3, 60), st.integers(3, 60), st.integers(1, 5), st.integers(0, 3),
+    st.sampled_from([1e-3, 0.3, 3.0]), st.booleans(), st.integers(0, 2**16),
+)
+def test_warm_subspace_projection_never_captures_less_than_its_start(m, k, r, d, c, low_rank, seed):
+    """The descent guarantee of LPGD with the inexact projector: starting from a basis U, the new
+    rank-r subspace keeps at least as much of [A, c T] as U itself, for any T."""
+    r = min(r, m, k)
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((m, k))
+    if low_rank:  # rank-deficient data: directions of zero energy must not break the basis
+        A = rng.standard_normal((m, 1)) @ rng.standard_normal((1, k))
+    projector = SubspaceProjector(A, r, xp, check_random_state(seed))
+    warm = projector.project(rng.standard_normal((m, d)), c)
+    for _ in range(3):
+        T = rng.standard_normal((m, d)) * rng.uniform(0, 3)
+        new = projector.project(T, c, warm=warm)
+        assert new.U.shape == (m, r)
+        np.testing.assert_allclose(new.U.T @ new.U, np.eye(r), atol=1e-9)
+        np.testing.assert_allclose(new.E, A.T @ new.U, atol=1e-9 * max(1.0, np.linalg.norm(A)))
+        scale = np.sum(A * A) + c * c * np.sum(T * T) + 1e-300
+        assert captured(new.U, A, T, c) >= captured(warm.U, A, T, c) - 1e-10 * scale
+        warm = new
+
+
+def test_warm_subspace_projection_converges_on_close_singular_values():
+    """Text-like spectra (singular values close together) are where plain subspace iteration
+    crawls; the search direction of the block eigensolver gets to the exact error anyway."""
+    rng = np.random.default_rng(3)
+    m, k, r = 300, 200, 5
+    left, _ = np.linalg.qr(rng.standard_normal((m, k)))
+    right, _ = np.linalg.qr(rng.standard_normal((k, k)))
+    A = (left * np.linspace(1.2, 1.0, k)) @ right.T  # the top 40 singular values within 4%
+    T = np.zeros((m, 1))
+    exact = np.sum(np.linalg.svd(A, compute_uv=False)[:r] ** 2)
+    projector = SubspaceProjector(A, r, xp, check_random_state(0))
+    deficits = [(exact - captured(projector.project(T, 1.0).U, A, T, 1.0)) / exact for _ in range(40)]
+    assert deficits[-1] < 1e-8
+    assert np.all(np.diff(deficits) <= 1e-12)  # monotone: each call starts from the last
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(5, 50), st.integers(0, 4), st.integers(1, 6), st.booleans(), st.integers(0, 2**16))
+def test_orthonormalize_spans_the_complement(m, n_basis, n_cols, degenerate, seed):
+    rng = np.random.default_rng(seed)
+    n_basis = min(n_basis, m - 1)
+    B = np.linalg.qr(rng.standard_normal((m, n_basis)))[0] if n_basis else np.zeros((m, 0))
+    Y = rng.standard_normal((m, n_cols)) * np.logspace(0, 8, n_cols)  # graded, like a power step
+    if degenerate:  # a repeated column and a column inside span(B)
+        Y = np.hstack([Y, Y[:, :1], B @ rng.standard_normal((n_basis, 1))])
+    A = rng.standard_normal((m, 7))
+    Q, AtQ = _orthonormalize(Y, A.T @ Y, (B, A.T @ B), xp)
+    np.testing.assert_allclose(Q.T @ Q, np.eye(Q.shape[1]), atol=1e-10)
+    np.testing.assert_allclose(B.T @ Q, 0.0, atol=1e-10)
+    np.testing.assert_allclose(AtQ, A.T @ Q, atol=1e-6 * np.linalg.norm(A))
+    # span([B, Q]) contains span(Y): the residual of each column is at rounding level
+    basis = np.hstack([B, Q])
+    residual = Y - basis @ (basis.T @ Y)
+    assert np.all(np.linalg.norm(residual, axis=0) <= 1e-8 * np.linalg.norm(Y, axis=0) + 1e-12)
+    assert Q.shape[1] <= min(m - n_basis, np.linalg.matrix_rank(Y))
 
 
 @pytest.mark.parametrize("shape, kind", [((12, 30), "gram"), ((40, 8), "gram"), ((40, 8), "subspace")])
