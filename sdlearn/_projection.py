@@ -112,6 +112,7 @@ def _orthonormalize(Y, AtY, basis, xp, rtol=1e-12):
     same operations, giving ``A^T`` of the result without a pass over ``A``.
     """
     B, AtB = basis
+    rtol = max(rtol, 100.0 * float(xp.finfo(Y.dtype).eps))  # float32: keep the Gram well conditioned
     for round_ in range(2):
         before = xp.sum(Y * Y, axis=0)
         if B is not None:
@@ -129,7 +130,7 @@ def _orthonormalize(Y, AtY, basis, xp, rtol=1e-12):
             break
         evals, evecs = xp.linalg.eigh(Y.T @ Y)
         floor = rtol * float(evals[-1]) if round_ == 0 else 0.5
-        keep = int(xp.sum(evals > floor)) if float(evals[-1]) > 0 else 0
+        keep = int(xp.count_nonzero(evals > floor)) if float(evals[-1]) > 0 else 0
         transform = evecs[:, evecs.shape[1] - keep:] / xp.sqrt(evals[evals.shape[0] - keep:])[None, :]
         Y = Y @ transform
         AtY = None if AtY is None else AtY @ transform
