@@ -290,9 +290,9 @@ class _LPGD:
         """One safeguarded projected-gradient step from the classifier point ``y``.
 
         Backtracks (doubling the curvature estimates) until the classifier part satisfies the
-        descent-lemma bound at ``y``. Returns
-        ``(point, classifier values, basis, reconstruction, objective, stationarity,
-        backtracks, used)`` (``used``: the real curvature along the step over the model's), or ``None`` if no step works.
+        descent-lemma bound at ``y``. Returns ``(point, classifier values, basis,
+        reconstruction, objective, stationarity, backtracks, used)``, where ``used`` is the real
+        curvature along the step over the model's, or ``None`` if no step works.
         """
         pb, xp = self.pb, self.xp
         loss, pen, G, _ = cls_y
