@@ -38,6 +38,15 @@ def make_parser(description):
     return parser
 
 
+def run_benchmark(run, description, argv=None, parser=None):
+    """Parse the command line (``parser`` or the common one) and call ``run(args)`` with the
+    BLAS thread limit of ``--blas-threads``: the ``main`` of every SDL benchmark."""
+    parser = make_parser(description) if parser is None else parser
+    args = parser.parse_args(argv)
+    with blas_threads(args.blas_threads):
+        run(args)
+
+
 @contextlib.contextmanager
 def blas_threads(n):
     """Limit the BLAS/OpenMP thread pools to ``n`` threads (``n`` <= 0: no change)."""

@@ -45,7 +45,7 @@ from sklearn.decomposition import TruncatedSVD  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import blas_threads, environment, git_revision, make_parser, median_time, print_table, pyplot, write_json  # noqa: E402
+from _common import run_benchmark, environment, git_revision, median_time, print_table, pyplot, write_json  # noqa: E402
 
 import sdlearn._lpgd as _lpgd_module  # noqa: E402
 from sdlearn._lpgd import lpgd  # noqa: E402
@@ -697,9 +697,7 @@ ACCURACY_COLUMNS = [
 
 
 def main(argv=None):
-    args = make_parser(__doc__.splitlines()[0]).parse_args(argv)
-    with blas_threads(args.blas_threads):
-        run(args)
+    run_benchmark(run, __doc__.splitlines()[0], argv)
 
 
 def run(args):

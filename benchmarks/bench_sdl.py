@@ -44,7 +44,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import blas_threads, environment, make_parser, median_time, print_table, pyplot, silenced, timed, write_json  # noqa: E402
+from _common import run_benchmark, environment, median_time, print_table, pyplot, silenced, timed, write_json  # noqa: E402
 
 from sdlearn import SDLClassifier  # noqa: E402
 from sdlearn._backend import get_namespace  # noqa: E402
@@ -570,9 +570,7 @@ RATIO_COLUMNS = [
 
 
 def main(argv=None):
-    args = make_parser(__doc__.splitlines()[0]).parse_args(argv)
-    with blas_threads(args.blas_threads):
-        run(args)
+    run_benchmark(run, __doc__.splitlines()[0], argv)
 
 
 def run(args):

@@ -38,7 +38,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import blas_threads, environment, make_parser, print_table, pyplot, timed, write_json  # noqa: E402
+from _common import run_benchmark, environment, make_parser, print_table, pyplot, timed, write_json  # noqa: E402
 
 from sdlearn import SDLClassifier  # noqa: E402
 from sdlearn.datasets import load_image_folder, load_text_csv, make_topic_corpus  # noqa: E402
@@ -252,9 +252,7 @@ def main(argv=None):
     parser.add_argument("--image-folder", default=None, help="folder with one subfolder of images per class")
     parser.add_argument("--image-size", type=int, default=32, help="images are resized to SIZE x SIZE")
     parser.add_argument("--image-components", type=int, default=20, help="atoms for --image-folder")
-    args = parser.parse_args(argv)
-    with blas_threads(args.blas_threads):
-        run(args)
+    run_benchmark(run, None, argv, parser)
 
 
 def run(args):

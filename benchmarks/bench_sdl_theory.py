@@ -39,7 +39,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import blas_threads, environment, make_parser, print_table, pyplot, write_json  # noqa: E402
+from _common import run_benchmark, environment, print_table, pyplot, write_json  # noqa: E402
 
 from sdlearn import SDLClassifier, bcd, lpgd  # noqa: E402
 from sdlearn.datasets import make_digit_dictionary_classification, make_sdl_classification  # noqa: E402
@@ -360,9 +360,7 @@ DIGIT_COLUMNS = [
 
 
 def main(argv=None):
-    args = make_parser(__doc__.splitlines()[0]).parse_args(argv)
-    with blas_threads(args.blas_threads):
-        run(args)
+    run_benchmark(run, __doc__.splitlines()[0], argv)
 
 
 def run(args):
