@@ -5,11 +5,14 @@ Subpackages: :mod:`neural.backbones` (CIFAR ResNets written here),
 :mod:`neural.segmentation` (DToP, a plain-ViT segmenter with dynamic token pruning),
 :mod:`neural.video` (ASTR, ultrasound video segmentation with scanning-mode augmentation)
 and :mod:`neural.text` (P2C, text classification with auxiliary preference learning);
-modules :mod:`neural.base` (the estimator base class), :mod:`neural.datasets` (offline image
-data) and :mod:`neural.memory` (activation-memory measurement).
+modules :mod:`neural.callbacks` (checkpoints, early stopping, schedules, loggers, progress),
+:mod:`neural.datasets` (offline data and lazy folder datasets) and :mod:`neural.memory`
+(activation-memory measurement). Every estimator is a :class:`BaseTorchEstimator` and trains
+through the same loop (``neural._trainer``).
 """
 
-from .base import BaseTorchClassifier, BaseTorchEstimator
+from ._estimator import BaseTorchClassifier, BaseTorchEstimator
+from ._trainer import Phase
 from .local import LocalLearningClassifier
 from .memory import SavedTensorMemory
 from .segmentation import DToPSegmenter
@@ -23,6 +26,7 @@ __all__ = [
     "DToPSegmenter",
     "LocalLearningClassifier",
     "P2CClassifier",
+    "Phase",
     "SavedTensorMemory",
     "ScanModeConverter",
 ]

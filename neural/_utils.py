@@ -79,6 +79,11 @@ def check_option(name, value, options):
 
 
 def _encode(value):
+    if isinstance(value, type) and issubclass(value, torch.optim.Optimizer):
+        # optimizers of torch.optim by name; a custom class cannot be saved as JSON
+        if getattr(torch.optim, value.__name__, None) is value:
+            return {"__optimizer__": value.__name__}
+        raise TypeError(f"optimizer class {value.__qualname__} outside torch.optim")
     if isinstance(value, tuple):
         return {"__tuple__": [_encode(v) for v in value]}
     if isinstance(value, list):
@@ -96,6 +101,11 @@ def _decode(value):
     if isinstance(value, dict):
         if set(value) == {"__tuple__"}:
             return tuple(_decode(v) for v in value["__tuple__"])
+        if set(value) == {"__optimizer__"}:
+            cls = getattr(torch.optim, str(value["__optimizer__"]), None)
+            if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+                raise ValueError(f"unknown optimizer {value['__optimizer__']!r}")
+            return cls
         return {k: _decode(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_decode(v) for v in value]

@@ -1,26 +1,31 @@
 """LocalLearningClassifier: BP, DGL, InfoPro, MAN and AugLocal behind fit / predict."""
 
-from sklearn.utils import check_scalar
+from numbers import Integral, Real
 
-from .._utils import check_option
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from .._data import ArrayDataset, iter_items
+from .._estimator import BaseTorchClassifier, ImageInputMixin, store_params
+from .._validation import Finite, TupleOf
 from ..backbones.resnet import make_resnet, parse_resnet_name
-from ..base import BaseTorchClassifier
 from ._net import METHODS, LocalNet
 from ._schedule import split_layers
 
 __all__ = ["LocalLearningClassifier"]
 
 
-class LocalLearningClassifier(BaseTorchClassifier):
+class LocalLearningClassifier(ImageInputMixin, BaseTorchClassifier):
     """Image classifier trained end to end (BP) or by supervised local learning.
 
     The backbone (a CIFAR-style ResNet) is cut into ``n_local_modules``
     gradient-isolated modules. Each module but the last is trained only by
     the loss of its own small auxiliary network; the last is trained by the
-    ordinary cross-entropy of the backbone's pooled linear head. Because every
-    module calls ``backward()`` on its own loss before the next module runs,
-    only one module's activations are alive at a time, which is where the
-    memory saving comes from. Prediction uses the backbone and its head only.
+    ordinary cross-entropy of the backbone's pooled linear head. Because the
+    training loop backpropagates every module's loss before the next module
+    runs, only one module's activations are alive at a time, which is where
+    the memory saving comes from. Prediction uses the backbone and its head only.
+    The network is a :class:`~neural.local.LocalNet` (``module_``).
 
     Read more in the :doc:`user guide </neural/local_learning>`.
 
@@ -67,70 +72,15 @@ class LocalLearningClassifier(BaseTorchClassifier):
         InfoPro: task term of the local loss, cross-entropy ("softmax" in the
         paper) or the supervised contrastive loss (the paper's default, which
         needs large batches to have many positives per class).
-    max_iter : int, default=50
-        Maximum number of epochs.
-    batch_size : int, default=128
-        Minibatch size.
-    solver : {"adam", "sgd"}, default="adam"
-        Optimizer (one for all modules and auxiliary networks).
-    learning_rate_init : float, default=1e-3
-        Initial learning rate.
-    learning_rate : {"constant", "cosine"}, default="cosine"
-        Learning-rate schedule over ``max_iter`` epochs.
-    momentum : float, default=0.9
-        SGD momentum.
-    nesterovs_momentum : bool, default=True
-        Nesterov momentum for SGD.
-    weight_decay : float, default=1e-4
-        L2 penalty.
-    early_stopping : bool, default=False
-        Stop on a held-out validation score and keep the best weights.
-    validation_fraction : float, default=0.1
-        Held-out share for early stopping.
-    n_iter_no_change : int, default=10
-        Epochs without improvement before stopping.
-    tol : float, default=1e-4
-        Minimum improvement that counts.
-    random_state : int, RandomState instance or None, default=None
-        Seed of initialisation and shuffling; an int gives identical
-        predictions across CPU runs.
-    verbose : int, default=0
-        Show a progress bar when positive.
-    warm_start : bool, default=False
-        Continue from the previous fit's weights.
-    device : {"auto", "cpu", "cuda"}, default="auto"
-        Training device.
-    input_shape : tuple of int or None, default=None
-        ``(C, H, W)`` or ``(H, W)`` used to unflatten 2-D ``X``.
+    {training_params}
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
         Class labels.
-    module_ : LocalNet
-        The trained network (backbone + auxiliary networks).
     module_bounds_ : list of tuple of int
         ``(start, stop)`` layer range of each module.
-    input_shape_ : tuple of int
-        ``(C, H, W)`` of one training image.
-    n_features_in_ : int
-        ``X.shape[1]`` at fit time (channels for image input).
-    history_ : list of dict
-        Per epoch: ``epoch``, ``lr``, ``loss`` (output cross-entropy),
-        ``loss_module_k`` (each module's local loss), ``time`` (seconds), and
-        ``validation_score`` with early stopping.
-    loss_curve_ : list of float
-        ``loss`` per epoch.
-    n_iter_ : int
-        Epochs run.
-    peak_activation_bytes_ : int
-        Peak bytes of tensors saved for backward during the first training
-        step of the last ``fit`` (storages deduplicated, parameters excluded).
-    peak_cuda_memory_bytes_ : int or None
-        On CUDA, ``torch.cuda.max_memory_allocated`` during the second
-        training step (after a warm-up step); None on CPU.
-    device_ : torch.device
-        Device used.
+    {training_attributes}
 
     See Also
     --------
@@ -159,6 +109,26 @@ class LocalLearningClassifier(BaseTorchClassifier):
     (3,)
     """
 
+    _history_doc = ("``loss_module_k``, the local loss of every module k (``loss`` is the output "
+                    "cross-entropy)")
+
+    _parameter_constraints = {
+        **BaseTorchClassifier._parameter_constraints,
+        **ImageInputMixin._image_constraints,
+        "method": [StrOptions(set(METHODS))],
+        "n_local_modules": [Interval(Integral, 1, None, closed="left")],
+        "backbone": [str],
+        "width": [Interval(Integral, 1, None, closed="left")],
+        "split": [StrOptions({"auto", "even", "layerwise", "memory"}), TupleOf(Integral)],
+        "aux_depth": [Interval(Integral, 1, None, closed="left")],
+        "pyramid_coeff": [Finite(Real, 0, 1, closed="both")],
+        "man_base": [StrOptions({"infopro", "dgl"})],
+        "man_momentum": [Finite(Real, 0, 1, closed="both")],
+        "infopro_lambdas": [TupleOf(Finite(Real, 0, None, closed="left"), lengths=(4,))],
+        "aux_hidden": [Interval(Integral, 1, None, closed="left")],
+        "infopro_task_loss": [StrOptions({"ce", "contrast"})],
+    }
+
     def __init__(
         self,
         method="dgl",
@@ -174,9 +144,11 @@ class LocalLearningClassifier(BaseTorchClassifier):
         infopro_lambdas=(5.0, 0.5, 0.0, 1.0),
         aux_hidden=128,
         infopro_task_loss="ce",
+        input_shape=None,
         max_iter=50,
         batch_size=128,
         solver="adam",
+        optimizer_kwargs=None,
         learning_rate_init=1e-3,
         learning_rate="cosine",
         momentum=0.9,
@@ -190,45 +162,14 @@ class LocalLearningClassifier(BaseTorchClassifier):
         verbose=0,
         warm_start=False,
         device="auto",
-        input_shape=None,
+        num_workers=0,
+        callbacks=None,
     ):
-        super().__init__(
-            max_iter=max_iter,
-            batch_size=batch_size,
-            solver=solver,
-            learning_rate_init=learning_rate_init,
-            learning_rate=learning_rate,
-            momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum,
-            weight_decay=weight_decay,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change,
-            tol=tol,
-            random_state=random_state,
-            verbose=verbose,
-            warm_start=warm_start,
-            device=device,
-            input_shape=input_shape,
-        )
-        self.method = method
-        self.n_local_modules = n_local_modules
-        self.backbone = backbone
-        self.width = width
-        self.split = split
-        self.aux_depth = aux_depth
-        self.pyramid_coeff = pyramid_coeff
-        self.man_base = man_base
-        self.man_momentum = man_momentum
-        self.infopro_lambdas = infopro_lambdas
-        self.aux_hidden = aux_hidden
-        self.infopro_task_loss = infopro_task_loss
+        store_params(self, locals())
 
     def _check_params(self):
         super()._check_params()
-        check_option("method", self.method, METHODS)
         n_blocks = parse_resnet_name(self.backbone)
-        check_scalar(self.n_local_modules, "n_local_modules", int, min_val=1)
         n_layers = 3 * n_blocks + 1
         if self.n_local_modules > n_layers:
             raise ValueError(
@@ -236,35 +177,6 @@ class LocalLearningClassifier(BaseTorchClassifier):
                 f"of backbone={self.backbone!r} ({n_layers}: the stem and {3 * n_blocks} "
                 "residual blocks); use fewer modules or a deeper backbone."
             )
-        check_scalar(self.width, "width", int, min_val=1)
-        if not isinstance(self.split, str):
-            try:
-                ok = all(int(i) == i for i in self.split)
-            except TypeError:
-                ok = False
-            if not ok:
-                raise ValueError(
-                    "split must be 'auto', 'even', 'layerwise', 'memory' or a tuple of "
-                    f"layer indices; got {self.split!r}."
-                )
-        elif self.split != "auto":
-            check_option("split", self.split, ("auto", "even", "layerwise", "memory"))
-        check_scalar(self.aux_depth, "aux_depth", int, min_val=1)
-        check_scalar(self.pyramid_coeff, "pyramid_coeff", float, min_val=0, max_val=1)
-        check_option("man_base", self.man_base, ("infopro", "dgl"))
-        check_scalar(self.man_momentum, "man_momentum", float, min_val=0, max_val=1)
-        lambdas = self.infopro_lambdas
-        if (
-            not isinstance(lambdas, (tuple, list))
-            or len(lambdas) != 4
-            or not all(isinstance(v, (int, float)) and v >= 0 for v in lambdas)
-        ):
-            raise ValueError(
-                "infopro_lambdas must be 4 non-negative numbers (recon_first, task_first, "
-                f"recon_last, task_last); got {lambdas!r}."
-            )
-        check_scalar(self.aux_hidden, "aux_hidden", int, min_val=1)
-        check_option("infopro_task_loss", self.infopro_task_loss, ("ce", "contrast"))
 
     def _module_bounds(self, backbone, n_layers):
         if self.method == "bp":
@@ -303,14 +215,26 @@ class LocalLearningClassifier(BaseTorchClassifier):
             infopro_task_loss=self.infopro_task_loss,
         )
 
-    def _on_train_data(self, X, y):
-        self.module_.set_image_range(X)
+    def _init_module(self, dataset):
+        # reconstruction targets are the images scaled by the training range of each channel
+        if isinstance(dataset, ArrayDataset):
+            X = dataset.x
+            self.module_.set_image_range(X.min(axis=(0, 2, 3)), X.max(axis=(0, 2, 3)))
+            return
+        low = high = None
+        for x, _ in iter_items(dataset, self.num_workers):
+            lo, hi = x.min(axis=(1, 2)), x.max(axis=(1, 2))
+            low = lo if low is None else np.minimum(low, lo)
+            high = hi if high is None else np.maximum(high, hi)
+        self.module_.set_image_range(low, high)
 
-    def _train_step(self, X, y):
-        self.optimizer_.zero_grad(set_to_none=True)
-        losses = self.module_.train_step(X, y)
-        self.optimizer_.step()
-        stats = {"loss": losses[-1]}
-        if len(losses) > 1:
-            stats.update({f"loss_module_{k}": v for k, v in enumerate(losses)})
-        return stats
+    def _train_losses(self, X, y, phase):
+        net = self.module_
+        last = len(net.bounds) - 1
+        for k, loss in net.local_losses(X, y):
+            stats = {f"loss_module_{k}": loss.detach()} if last > 0 else {}
+            if k == last:
+                stats["loss"] = loss.detach()
+            yield loss, stats
+            # resumed after module k's backward: its graph is freed, the step not taken yet
+            net.after_backward(k)

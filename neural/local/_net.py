@@ -16,11 +16,13 @@ class LocalNet(nn.Module):
     """A backbone cut into gradient-isolated modules, each with a local loss.
 
     ``forward`` is plain inference through the backbone (auxiliary networks
-    are not used). :meth:`train_step` runs the modules in order; module ``k``
-    computes its loss (its auxiliary network's loss, or the cross-entropy of
-    the backbone's head for the last module), calls ``backward()`` on it,
-    which frees its autograd graph, and hands a *detached* output to module
-    ``k+1``: no gradient crosses a module border.
+    are not used). :meth:`local_losses` runs the modules in order; module
+    ``k`` computes its loss (its auxiliary network's loss, or the
+    cross-entropy of the backbone's head for the last module) and hands a
+    *detached* output to module ``k+1``: no gradient crosses a module border.
+    The training loop (not the module) calls ``backward()`` on each loss
+    before asking for the next, which frees that module's autograd graph,
+    and then :meth:`after_backward` (MAN's EMA update).
 
     Parameters
     ----------
@@ -117,17 +119,16 @@ class LocalNet(nn.Module):
         backbone.train(was_training)
         return shapes
 
-    def set_image_range(self, X):
-        """Record the per-channel min / max of training images ``X`` (n, C, H, W).
+    def set_image_range(self, low, high):
+        """Record the per-channel range of the training images (reconstruction targets).
 
         Parameters
         ----------
-        X : ndarray or torch.Tensor of shape (n, C, H, W)
-            Training images.
+        low, high : array-like of shape (C,)
+            Smallest and largest value of every channel over the training images.
         """
-        X = torch.as_tensor(X)
-        lo = X.amin(dim=(0, 2, 3)).float()
-        hi = X.amax(dim=(0, 2, 3)).float()
+        lo = torch.as_tensor(low, dtype=torch.float32)
+        hi = torch.as_tensor(high, dtype=torch.float32)
         hi = torch.where(hi > lo, hi, lo + 1.0)
         self.image_min.copy_(lo)
         self.image_max.copy_(hi)
@@ -222,26 +223,17 @@ class LocalNet(nn.Module):
                 yield k, F.cross_entropy(self.backbone.head(h), y)
             h = h.detach()
 
-    def train_step(self, x, y):
-        """Forward + backward of every module on a minibatch (no optimizer step).
+    def after_backward(self, k):
+        """Work due after module ``k``'s backward, before the optimizer step.
+
+        MAN moves the EMA copy of the block after module ``k`` towards that
+        block's current weights (the reference order); other methods do
+        nothing.
 
         Parameters
         ----------
-        x : torch.Tensor of shape (n, C, H, W)
-            Images.
-        y : torch.Tensor of shape (n,)
-            Class indices.
-
-        Returns
-        -------
-        losses : list of float
-            The loss of every module; the last is the output cross-entropy.
+        k : int
+            Module index.
         """
-        losses = []
-        for k, loss in self.local_losses(x, y):
-            loss.backward()
-            if self.method == "man" and k < len(self.aux):
-                # after module k's backward, before the optimizer step (reference order)
-                self.aux[k].update_ema(self.backbone.layers[self.bounds[k][1]], self.man_momentum)
-            losses.append(float(loss.detach()))
-        return losses
+        if self.method == "man" and k < len(self.aux):
+            self.aux[k].update_ema(self.backbone.layers[self.bounds[k][1]], self.man_momentum)

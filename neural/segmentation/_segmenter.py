@@ -1,17 +1,18 @@
 """DToPSegmenter: the DToP ViT behind scikit-learn's fit / predict, with a compute report."""
 
-import math
-import numbers
 from dataclasses import dataclass
+from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils import check_scalar
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from torch.nn import functional as F
 
-from ..base import BaseTorchClassifier
+from .._estimator import BaseTorchClassifier, ImageInputMixin, store_params
+from .._trainer import Phase
+from .._validation import Finite, TupleOf
 from ._vit import DToPViT
 
 __all__ = ["DToPSegmenter", "PruningReport", "mean_iou"]
@@ -116,7 +117,7 @@ class PruningReport:
                 f"({100 * self.flops_ratio:.1f}% of unpruned)")
 
 
-class DToPSegmenter(BaseTorchClassifier):
+class DToPSegmenter(ImageInputMixin, BaseTorchClassifier):
     """Plain-ViT semantic segmenter with dynamic token pruning (DToP).
 
     A small ViT (patch embedding, pre-norm transformer blocks) with a
@@ -165,69 +166,15 @@ class DToPSegmenter(BaseTorchClassifier):
         Initial learning rate of the fine-tuning step (same schedule as
         ``learning_rate``); None uses ``learning_rate_init / 10``. Restarting
         at the full rate after a converged first step can wreck the model.
-    max_iter : int, default=50
-        Epochs of the first (unpruned) training step.
-    batch_size : int, default=32
-        Minibatch size.
-    solver : {"adam", "sgd"}, default="adam"
-        Optimizer.
-    learning_rate_init : float, default=1e-3
-        Initial learning rate (each step restarts from it).
-    learning_rate : {"constant", "cosine"}, default="cosine"
-        Schedule within each training step.
-    momentum : float, default=0.9
-        SGD momentum.
-    nesterovs_momentum : bool, default=True
-        Nesterov momentum for SGD.
-    weight_decay : float, default=0.0
-        L2 penalty.
-    early_stopping : bool, default=False
-        Stop on the held-out mean IoU and keep the best weights.
-    validation_fraction : float, default=0.1
-        Held-out share for early stopping.
-    n_iter_no_change : int, default=10
-        Epochs without improvement before stopping.
-    tol : float, default=1e-4
-        Minimum improvement that counts.
-    random_state : int, RandomState instance or None, default=None
-        Seed of initialisation and shuffling; an int gives identical
-        predictions across CPU runs.
-    verbose : int, default=0
-        Show a progress bar when positive.
-    warm_start : bool, default=False
-        Continue from the previous fit's weights (e.g. fine-tune a model
-        trained without pruning: ``set_params(warm_start=True, max_iter=...,
-        finetune_iter=...)``).
-    device : {"auto", "cpu", "cuda"}, default="auto"
-        Training device.
-    input_shape : tuple of int or None, default=None
-        ``(C, H, W)`` or ``(H, W)`` used to unflatten 2-D ``X``.
+    {training_params}
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
         Labels found in the training masks.
-    module_ : DToPViT
-        The trained network.
-    input_shape_ : tuple of int
-        ``(C, H, W)`` of one training image.
-    n_features_in_ : int
-        ``X.shape[1]`` at fit time (channels for image input).
-    history_ : list of dict
-        Per epoch: ``epoch``, ``lr``, ``loss`` (total), ``loss_final``,
-        ``pruned`` (1.0 in the fine-tuning step), ``active_fraction`` (tokens
-        still active in the last stage), ``time``.
-    loss_curve_ : list of float
-        ``loss`` per epoch.
-    n_iter_ : int
-        Epochs run (both steps).
-    peak_activation_bytes_ : int
-        Peak bytes saved for backward in the first step of the last training
-        step.
-    peak_cuda_memory_bytes_ : int or None
-        Peak CUDA memory of one training step; None on CPU.
-    device_ : torch.device
-        Device used.
+    masks_ndim_ : int
+        3 for masks (n, H, W); 1 for the degenerate 1-D targets (see Notes).
+    {training_attributes}
 
     See Also
     --------
@@ -260,6 +207,26 @@ class DToPSegmenter(BaseTorchClassifier):
     (2, 2)
     """
 
+    _history_doc = ("``loss_final`` (the final map's cross-entropy), ``pruned`` (1.0 in the "
+                    "fine-tuning phase) and ``active_fraction`` (tokens still active in the last "
+                    "stage)")
+
+    _parameter_constraints = {
+        **BaseTorchClassifier._parameter_constraints,
+        **ImageInputMixin._image_constraints,
+        "p0": [Finite(Real, 0, 1, closed="right")],
+        "k": [Interval(Integral, 0, None, closed="left")],
+        "patch_size": [Interval(Integral, 1, None, closed="left")],
+        "embed_dim": [Interval(Integral, 1, None, closed="left")],
+        "depth": [Interval(Integral, 1, None, closed="left")],
+        "num_heads": [Interval(Integral, 1, None, closed="left")],
+        "mlp_ratio": [Finite(Real, 0, None, closed="neither")],
+        "stage_ends": [TupleOf(Integral)],
+        "aux_weight": [Finite(Real, 0, None, closed="left")],
+        "finetune_iter": [Interval(Integral, 0, None, closed="left")],
+        "finetune_learning_rate": [Finite(Real, 0, None, closed="neither"), None],
+    }
+
     def __init__(
         self,
         p0=0.9,
@@ -274,9 +241,11 @@ class DToPSegmenter(BaseTorchClassifier):
         aux_weight=0.4,
         finetune_iter=0,
         finetune_learning_rate=None,
+        input_shape=None,
         max_iter=50,
         batch_size=32,
         solver="adam",
+        optimizer_kwargs=None,
         learning_rate_init=1e-3,
         learning_rate="cosine",
         momentum=0.9,
@@ -290,83 +259,51 @@ class DToPSegmenter(BaseTorchClassifier):
         verbose=0,
         warm_start=False,
         device="auto",
-        input_shape=None,
+        num_workers=0,
+        callbacks=None,
     ):
-        super().__init__(
-            max_iter=max_iter,
-            batch_size=batch_size,
-            solver=solver,
-            learning_rate_init=learning_rate_init,
-            learning_rate=learning_rate,
-            momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum,
-            weight_decay=weight_decay,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change,
-            tol=tol,
-            random_state=random_state,
-            verbose=verbose,
-            warm_start=warm_start,
-            device=device,
-            input_shape=input_shape,
-        )
-        self.p0 = p0
-        self.k = k
-        self.patch_size = patch_size
-        self.embed_dim = embed_dim
-        self.depth = depth
-        self.num_heads = num_heads
-        self.mlp_ratio = mlp_ratio
-        self.stage_ends = stage_ends
-        self.aux_weight = aux_weight
-        self.finetune_iter = finetune_iter
-        self.finetune_learning_rate = finetune_learning_rate
+        store_params(self, locals())
 
     # -------------------------------------------------------------- checks
     def _check_params(self):
         super()._check_params()
-        check_scalar(self.p0, "p0", numbers.Real, min_val=0, max_val=1, include_boundaries="right")
-        check_scalar(self.k, "k", numbers.Integral, min_val=0)
-        check_scalar(self.patch_size, "patch_size", numbers.Integral, min_val=1)
-        check_scalar(self.embed_dim, "embed_dim", numbers.Integral, min_val=1)
-        check_scalar(self.depth, "depth", numbers.Integral, min_val=1)
-        check_scalar(self.num_heads, "num_heads", numbers.Integral, min_val=1)
         if self.embed_dim % self.num_heads:
             raise ValueError(f"num_heads={self.num_heads} must divide embed_dim={self.embed_dim}.")
-        check_scalar(self.mlp_ratio, "mlp_ratio", numbers.Real, min_val=0, include_boundaries="neither")
-        check_scalar(self.aux_weight, "aux_weight", numbers.Real, min_val=0)
-        check_scalar(self.finetune_iter, "finetune_iter", numbers.Integral, min_val=0)
-        if self.finetune_learning_rate is not None:
-            check_scalar(self.finetune_learning_rate, "finetune_learning_rate", numbers.Real,
-                         min_val=0, include_boundaries="neither")
         ends = self.stage_ends
-        if not isinstance(ends, (tuple, list)) or not all(
-            isinstance(e, numbers.Integral) and not isinstance(e, bool) for e in ends
-        ):
-            raise ValueError(f"stage_ends must be a tuple of ints; got {ends!r}.")
         if list(ends) != sorted(set(ends)) or (ends and (ends[0] < 1 or ends[-1] >= self.depth)):
             raise ValueError(
                 f"stage_ends must be strictly increasing block numbers in [1, depth-1] = "
                 f"[1, {self.depth - 1}] (the final head always follows block depth); got {ends!r}."
             )
 
-    def _validate(self, X, y=None, *, reset, requires_y=False):
-        X, y = super()._validate(X, y, reset=reset, requires_y=requires_y)
+    def _to_samples(self, X, *, reset):
+        X = super()._to_samples(X, reset=reset)
         H, W = X.shape[2:]
         if H % self.patch_size or W % self.patch_size:
             raise ValueError(
                 f"images of size {H}x{W} cannot be cut into patches of patch_size="
                 f"{self.patch_size}; pick a patch_size dividing both sides or resize the images."
             )
+        return X
+
+    @staticmethod
+    def _mask_shape(y, size):
+        """Masks (n, H, W) matching images of ``size``; 1-D targets become 1x1 masks."""
+        if y.ndim == 1:
+            y = y.reshape(-1, 1, 1)
+        if y.shape[1:] != tuple(size):
+            raise ValueError(
+                f"masks y must have shape (n_samples, H, W) = (n, {size[0]}, {size[1]}) to match "
+                f"the images X; got y of shape {y.shape}."
+            )
+        return y
+
+    def _validate(self, X, y=None, *, reset, requires_y=False):
+        X, y = super()._validate(X, y, reset=reset, requires_y=requires_y)
         if y is not None:
-            if y.ndim == 1:
-                y = y.reshape(-1, 1, 1)
-            if y.shape[1:] != (H, W):
-                raise ValueError(
-                    f"masks y must have shape (n_samples, H, W) = (n, {H}, {W}) to match the "
-                    f"images X; got y of shape {y.shape}."
-                )
+            if reset:
+                self.masks_ndim_ = int(y.ndim)
+            y = self._mask_shape(y, X.shape[2:])
         return X, y
 
     def _validate_y(self, y):
@@ -378,16 +315,22 @@ class DToPSegmenter(BaseTorchClassifier):
                 "y must be label masks of shape (n_samples, H, W) (or (n_samples,) for 1x1 "
                 f"images); got an array of shape {y.shape}."
             )
-        self._y_ndim = y.ndim
         return y
+
+    def _items_dataset(self, dataset, *, reset, classes):
+        data = super()._items_dataset(dataset, reset=reset, classes=classes)
+        if reset:
+            self.masks_ndim_ = 1 if data.targets is not None else 3
+        return data
+
+    def _convert_item(self, item, index):
+        x, y = super()._convert_item(item, index)
+        return x, self._mask_shape(y[None], x.shape[1:])[0]
 
     def _check_targets(self, y, reset, classes=None):
         flat = y.ravel()
         check_classification_targets(flat)
-        if reset:
-            self.masks_ndim_ = int(getattr(self, "_y_ndim", y.ndim))
-        labels = super()._check_targets(flat, reset, classes)
-        return labels.reshape(y.shape)
+        return super()._check_targets(flat, reset, classes).reshape(y.shape)
 
     # ---------------------------------------------------------------- model
     def _build_module(self):
@@ -396,41 +339,26 @@ class DToPSegmenter(BaseTorchClassifier):
                        embed_dim=self.embed_dim, depth=self.depth, num_heads=self.num_heads,
                        mlp_ratio=self.mlp_ratio, stage_ends=tuple(self.stage_ends))
 
-    def _train_p0(self):
-        return getattr(self, "_training_p0", 1.0)
+    def _training_phases(self):
+        """Plain training, then (``finetune_iter`` > 0) fine-tuning with pruning at ``p0``."""
+        phases = [Phase("train", self.max_iter)]
+        if self.finetune_iter > 0:
+            lr = self.finetune_learning_rate
+            phases.append(Phase("finetune", self.finetune_iter,
+                                learning_rate=self.learning_rate_init / 10 if lr is None else lr,
+                                options={"p0": float(self.p0)}))
+        return phases
 
-    def _set_lr(self, epoch, n_epochs, incremental):
-        if not getattr(self, "_finetuning", False):
-            return super()._set_lr(epoch, n_epochs, incremental)
-        lr = self.finetune_learning_rate
-        if lr is None:
-            lr = self.learning_rate_init / 10
-        if self.learning_rate == "cosine":
-            lr = 0.5 * lr * (1.0 + math.cos(math.pi * epoch / n_epochs))
-        for group in self.optimizer_.param_groups:
-            group["lr"] = lr
-        return lr
-
-    def _losses(self, X, y):
-        out = self.module_(X, p0=self._train_p0(), k=self.k)
+    def _train_losses(self, X, y, phase):
+        p0 = phase.options.get("p0", 1.0)  # pruning is active in the fine-tuning phase only
+        out = self.module_(X, p0=p0, k=self.k)
         final = F.cross_entropy(self.module_.upsample(out.logits), y)
         aux = [F.cross_entropy(self.module_.upsample(c), y) for c in out.stage_logits[:-1]]
         loss = final + self.aux_weight * sum(aux) if aux else final
-        return loss, final, out
-
-    def _compute_loss(self, X, y):
-        return self._losses(X, y)[0]
-
-    def _train_step(self, X, y):
-        self.optimizer_.zero_grad(set_to_none=True)
-        loss, final, out = self._losses(X, y)
-        loss.backward()
-        self.optimizer_.step()
-        return {
-            "loss": float(loss.detach()),
-            "loss_final": float(final.detach()),
-            "pruned": float(self._train_p0() < 1.0),
-            "active_fraction": float(out.n_active[:, -1].float().mean() / self.module_.n_tokens),
+        yield loss, {
+            "loss_final": final.detach(),
+            "pruned": float(p0 < 1.0),
+            "active_fraction": out.n_active[:, -1].float().mean() / self.module_.n_tokens,
         }
 
     def _forward(self, X):
@@ -439,68 +367,15 @@ class DToPSegmenter(BaseTorchClassifier):
     def _validation_score(self, outputs, y):
         return mean_iou(y, outputs.argmax(1).numpy(), labels=np.arange(len(self.classes_)))
 
-    def fit(self, X, y):
-        """Train on images and their label masks (optionally two steps, see ``finetune_iter``).
-
-        Parameters
-        ----------
-        X : array-like or torch.Tensor of shape (n_samples, C, H, W) or (n_samples, H, W)
-            Training images (flat rows are reshaped with ``input_shape``).
-        y : array-like or torch.Tensor of shape (n_samples, H, W)
-            Label masks.
-
-        Returns
-        -------
-        self : object
-            The fitted estimator.
-        """
-        self._check_params()
-        resume = self.warm_start and hasattr(self, "module_")
-        X, y = self._validate(X, y, reset=not resume, requires_y=True)
-        y = self._check_targets(y, reset=not resume)
-        self._training_p0, self._finetuning = 1.0, False
-        try:
-            self._fit(X, y, resume=resume, n_epochs=self.max_iter, incremental=False)
-            if self.finetune_iter > 0:
-                self._training_p0, self._finetuning = float(self.p0), True
-                self._fit(X, y, resume=True, n_epochs=self.finetune_iter, incremental=False)
-        finally:
-            del self._training_p0, self._finetuning
-        return self
-
-    def partial_fit(self, X, y, classes=None):
-        """Run one epoch over ``X, y`` from the current weights (pruning off).
-
-        Parameters
-        ----------
-        X : array-like or torch.Tensor of shape (n_samples, C, H, W) or (n_samples, H, W)
-            Training images.
-        y : array-like or torch.Tensor of shape (n_samples, H, W)
-            Label masks.
-        classes : array-like of shape (n_classes,), default=None
-            All labels that will ever appear (first call only).
-
-        Returns
-        -------
-        self : object
-            The updated estimator.
-        """
-        return super().partial_fit(X, y, classes=classes)
-
     # -------------------------------------------------------------- predict
     def _run(self, X, p0):
         """Token logits, exit stages and active counts for validated images."""
-        self.module_.eval()
-        bs = max(self.batch_size, 64)
-        logits, exits, counts = [], [], []
-        with torch.no_grad():
-            for start in range(0, len(X), bs):
-                xb = self._tensor(X[start:start + bs], torch.float32)
-                out = self.module_(xb, p0=p0, k=self.k)
-                logits.append(out.logits.float().cpu())
-                exits.append(out.exit_stage.cpu())
-                counts.append(out.n_active.cpu())
-        return torch.cat(logits), torch.cat(exits).numpy(), torch.cat(counts).numpy()
+        def run(xb):
+            out = self.module_(xb, p0=p0, k=self.k)
+            return out.logits.float(), out.exit_stage, out.n_active
+
+        logits, exits, counts = self._infer(X, run, batch_size=max(self.batch_size, 64))
+        return logits, exits.numpy(), counts.numpy()
 
     def _report(self, exits, counts, p0):
         m = self.module_

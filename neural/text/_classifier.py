@@ -1,17 +1,22 @@
 """P2CClassifier: text classification with auxiliary pairwise preference learning."""
 
+from numbers import Integral, Real
+
 import numpy as np
 import torch
-from sklearn.utils import check_random_state, check_scalar
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 from torch.nn import functional as F
 
-from .._utils import check_option, to_numpy
-from ..base import BaseTorchClassifier
-from ..memory import SavedTensorMemory
+from .._data import check_map_dataset, is_dataset
+from .._estimator import BaseTorchClassifier, store_params
+from .._utils import to_numpy
+from .._validation import Finite
 from ._encoders import BagEncoder, SentenceEncoder, TransformerTextEncoder
 from ._losses import consistency_loss, diversity_loss, preference_loss, soft_label_margin_loss
 from ._model import P2CNet
+from ._pairs import LazyTextInputs, PairDataset, TextInputs
 from ._preferences import (
     PairSource,
     SoftLabelSource,
@@ -163,45 +168,12 @@ class P2CClassifier(BaseTorchClassifier):
         ``soft_labels`` (soft-label training, a baseline).
     label_smoothing : float, default=0.0
         Label smoothing of the classification loss (a baseline).
-    max_iter : int, default=20
-        Maximum number of epochs.
-    batch_size : int, default=32
-        Anchors per minibatch.
-    solver : {"adam", "sgd"}, default="adam"
-        Optimizer.
-    learning_rate_init : float, default=3e-3
-        Initial learning rate.
-    learning_rate : {"constant", "cosine"}, default="cosine"
-        Learning-rate schedule over ``max_iter`` epochs.
-    momentum : float, default=0.9
-        SGD momentum.
-    nesterovs_momentum : bool, default=True
-        Nesterov momentum for SGD.
-    weight_decay : float, default=0.0
-        L2 penalty.
-    early_stopping : bool, default=False
-        Stop on a held-out validation accuracy and keep the best weights.
-    validation_fraction : float, default=0.1
-        Held-out share for early stopping.
-    n_iter_no_change : int, default=10
-        Epochs without improvement before stopping.
-    tol : float, default=1e-4
-        Minimum improvement that counts.
-    random_state : int, RandomState instance or None, default=None
-        Seed of initialisation, shuffling and pair sampling.
-    verbose : int, default=0
-        Show a progress bar when positive.
-    warm_start : bool, default=False
-        Continue from the previous fit's weights (and vocabulary).
-    device : {"auto", "cpu", "cuda"}, default="auto"
-        Training device.
+    {training_params}
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
         Class labels.
-    module_ : P2CNet
-        The trained network.
     vocabulary_ : list of str
         Words of the tokenizer (empty with a pretrained encoder).
     max_length_ : int
@@ -214,22 +186,30 @@ class P2CClassifier(BaseTorchClassifier):
     n_preference_pairs_ : int
         Number of known preference pairs (all same-label pairs are known with
         soft labels; this counts those of explicit or scored pairs).
-    history_ : list of dict
-        Per epoch: ``loss`` (total), ``loss_cls``, ``loss_pref``, ``loss_div``,
-        ``loss_cons``, ``pair_fraction`` (anchors with a partner), ``lr``,
-        ``time``.
-    loss_curve_ : list of float
-        Total loss per epoch.
-    n_iter_ : int
-        Epochs run.
-    peak_activation_bytes_ : int
-        Bytes saved for backward in the first training step of the last fit.
-    device_ : torch.device
-        Device used.
+    {training_attributes}
 
     See Also
     --------
     neural.text.make_preference_text : Synthetic texts with annotators and preferences.
+
+    Notes
+    -----
+    ``fit`` and ``partial_fit`` take two extra parameters, both optional.
+    ``preferences``, array-like of shape (n_pairs, 3) or callable: rows
+    ``(i, j, pref)`` of indices into ``X`` of two texts with the same label
+    and the probability that text ``i`` is more ``<label>`` than text ``j``
+    (1, 0, or 0.5 for no preference); or a scoring function
+    ``scorer(text_a, text_b, label) -> float in [0, 1]`` (the hook for a
+    language model), asked about ``scorer_pairs_per_sample`` random
+    same-label pairs per text before training. Without it, preferences are
+    extracted from ``soft_labels`` when given, else the model is the plain
+    classifier. ``soft_labels``, array-like of shape (n_samples, n_classes):
+    share (or count) of annotators choosing each class, columns in the order
+    of ``np.unique(y)``; used for extracted preferences, for
+    ``label_target="soft"`` and for inconsistency-based sampling. A dataset
+    passed to ``fit`` yields ``(text, label)`` items (see
+    :class:`neural.datasets.TextFolderDataset`); the vocabulary is learned in
+    a pass over it and texts are tokenized as they are read.
 
     References
     ----------
@@ -245,7 +225,36 @@ class P2CClassifier(BaseTorchClassifier):
     (3,)
     """
 
-    input_shape = None  # read by the base's parameter check; texts have no image shape
+    _history_doc = ("``loss_cls``, ``loss_pref``, ``loss_div``, ``loss_cons`` (the terms of "
+                    "the loss) and ``pair_fraction`` (anchors with a partner)")
+
+    _parameter_constraints = {
+        **BaseTorchClassifier._parameter_constraints,
+        "encoder": [StrOptions(set(ENCODERS))],
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "n_layers": [Interval(Integral, 1, None, closed="left")],
+        "n_heads": [Interval(Integral, 1, None, closed="left")],
+        "max_length": [Interval(Integral, 1, None, closed="left")],
+        "max_vocab": [Interval(Integral, 1, None, closed="left"), None],
+        "min_freq": [Interval(Integral, 1, None, closed="left")],
+        "pretrained_model": [str, HasMethods(["encode"]), None],
+        "n_pref_heads": [Interval(Integral, 0, None, closed="left")],
+        "pref_hidden": [Interval(Integral, 1, None, closed="left")],
+        "dropout": [Finite(Real, 0, 1, closed="left")],
+        "lambda_cls": [Finite(Real, 0, None, closed="left")],
+        "lambda_pref": [Finite(Real, 0, None, closed="left")],
+        "lambda_div": [Finite(Real, 0, None, closed="left")],
+        "lambda_cons": [Finite(Real, 0, None, closed="left")],
+        "sampling": [StrOptions(set(SAMPLINGS))],
+        "n_candidates": [Interval(Integral, 1, None, closed="left")],
+        "scorer_pairs_per_sample": [Interval(Integral, 1, None, closed="left")],
+        "tie_tol": [Finite(Real, 0, None, closed="left")],
+        "label_target": [StrOptions({"hard", "soft"})],
+        "label_smoothing": [Finite(Real, 0, 1, closed="left")],
+    }
+
+    __metadata_request__fit = __metadata_request__partial_fit = {"preferences": None,
+                                                                 "soft_labels": None}
 
     def __init__(
         self,
@@ -274,6 +283,7 @@ class P2CClassifier(BaseTorchClassifier):
         max_iter=20,
         batch_size=32,
         solver="adam",
+        optimizer_kwargs=None,
         learning_rate_init=3e-3,
         learning_rate="cosine",
         momentum=0.9,
@@ -287,80 +297,25 @@ class P2CClassifier(BaseTorchClassifier):
         verbose=0,
         warm_start=False,
         device="auto",
+        num_workers=0,
+        callbacks=None,
     ):
-        self.encoder = encoder
-        self.embedding_dim = embedding_dim
-        self.n_layers = n_layers
-        self.n_heads = n_heads
-        self.max_length = max_length
-        self.max_vocab = max_vocab
-        self.min_freq = min_freq
-        self.pretrained_model = pretrained_model
-        self.n_pref_heads = n_pref_heads
-        self.pref_hidden = pref_hidden
-        self.dropout = dropout
-        self.lambda_cls = lambda_cls
-        self.lambda_pref = lambda_pref
-        self.lambda_div = lambda_div
-        self.lambda_cons = lambda_cons
-        self.sampling = sampling
-        self.n_candidates = n_candidates
-        self.scorer_pairs_per_sample = scorer_pairs_per_sample
-        self.tie_tol = tie_tol
-        self.label_target = label_target
-        self.label_smoothing = label_smoothing
-        self.max_iter = max_iter
-        self.batch_size = batch_size
-        self.solver = solver
-        self.learning_rate_init = learning_rate_init
-        self.learning_rate = learning_rate
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.weight_decay = weight_decay
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.random_state = random_state
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.device = device
+        store_params(self, locals())
 
     # ------------------------------------------------------------ parameters
     def _check_params(self):
         super()._check_params()
-        check_option("encoder", self.encoder, ENCODERS)
-        check_scalar(self.embedding_dim, "embedding_dim", int, min_val=1)
-        check_scalar(self.n_layers, "n_layers", int, min_val=1)
-        check_scalar(self.n_heads, "n_heads", int, min_val=1)
         if self.encoder == "transformer" and self.embedding_dim % self.n_heads:
             raise ValueError(
                 f"n_heads={self.n_heads} must divide embedding_dim={self.embedding_dim} for "
                 "encoder='transformer'."
             )
-        check_scalar(self.max_length, "max_length", int, min_val=1)
-        if self.max_vocab is not None:
-            check_scalar(self.max_vocab, "max_vocab", int, min_val=1)
-        check_scalar(self.min_freq, "min_freq", int, min_val=1)
         if self.encoder == "pretrained" and self.pretrained_model is None:
             raise ValueError(
                 "encoder='pretrained' needs pretrained_model: the path of a sentence-"
                 "transformers model installed locally (e.g. a saved all-MiniLM-L6-v2) or an "
                 "object with an encode(texts) method."
             )
-        check_scalar(self.n_pref_heads, "n_pref_heads", int, min_val=0)
-        check_scalar(self.pref_hidden, "pref_hidden", int, min_val=1)
-        check_scalar(self.dropout, "dropout", float, min_val=0, max_val=1,
-                     include_boundaries="left")
-        for name in ("lambda_cls", "lambda_pref", "lambda_div", "lambda_cons"):
-            check_scalar(getattr(self, name), name, (int, float), min_val=0)
-        check_option("sampling", self.sampling, SAMPLINGS)
-        check_scalar(self.n_candidates, "n_candidates", int, min_val=1)
-        check_scalar(self.scorer_pairs_per_sample, "scorer_pairs_per_sample", int, min_val=1)
-        check_scalar(self.tie_tol, "tie_tol", (int, float), min_val=0)
-        check_option("label_target", self.label_target, ("hard", "soft"))
-        check_scalar(self.label_smoothing, "label_smoothing", (int, float), min_val=0,
-                     max_val=1, include_boundaries="left")
 
     # ----------------------------------------------------------------- inputs
     def _sentence_encoder(self):
@@ -375,11 +330,12 @@ class P2CClassifier(BaseTorchClassifier):
         return check_texts(X)
 
     def _validate(self, X, y=None, *, reset, requires_y=False):
-        """Validate raw texts (and y); returns the encoded rows ``[index, ids...]``."""
-        return self._encode(self._check_input(X, reset=reset), y, reset=reset,
-                            requires_y=requires_y)
+        """Validate raw texts (and y); returns the encoded inputs ``{"x": rows}`` and y."""
+        texts = self._check_input(X, reset=reset)
+        y = self._check_y(y, len(texts), requires_y)
+        return {"x": self._encode(texts, reset=reset).take(slice(None))}, y
 
-    def _encode(self, texts, y=None, *, reset, requires_y=False):
+    def _check_y(self, y, n, requires_y):
         y = to_numpy(y)
         if requires_y and y is None:
             raise ValueError(
@@ -387,9 +343,16 @@ class P2CClassifier(BaseTorchClassifier):
             )
         if y is not None:
             y = self._validate_y(y)
-            check_consistent_length(texts, y)
+            check_consistent_length(np.empty(n), y)
+        return y
+
+    def _encode(self, texts, *, reset):
+        """Learn the vocabulary (``reset``) and encode ``texts`` (a list or a lazy sequence)."""
         if self.encoder == "pretrained":
-            feats = self._sentence_encoder().encode(texts)
+            enc = self._sentence_encoder()
+            chunks = [np.asarray(enc.encode([texts[i] for i in range(a, min(a + 256, len(texts)))]),
+                                 dtype=np.float32) for a in range(0, len(texts), 256)]
+            feats = np.concatenate(chunks)
             if reset:
                 self.vocabulary_, self.max_length_ = [], 0
                 self.feature_dim_ = int(feats.shape[1])
@@ -398,17 +361,17 @@ class P2CClassifier(BaseTorchClassifier):
                     f"the sentence encoder returned {feats.shape[1]} features, but the model "
                     f"was fitted on {self.feature_dim_}."
                 )
-            body = feats
-        else:
-            if reset:
-                tok = Tokenizer(self.max_vocab, self.min_freq).fit(texts)
-                self.vocabulary_ = tok.vocabulary_
-                longest = int(tok.lengths(texts).max(initial=1))
-                self.max_length_ = max(1, min(self.max_length, longest))
-                self.feature_dim_ = self.embedding_dim
-            body = self._tokenizer().encode(texts, self.max_length_).astype(np.float32)
-        index = np.arange(len(texts), dtype=np.float32)[:, None]
-        return np.ascontiguousarray(np.hstack([index, body]), dtype=np.float32), y
+            return TextInputs(feats)
+        if reset:
+            tok = Tokenizer(self.max_vocab, self.min_freq).fit(_iterate(texts))
+            self.vocabulary_ = tok.vocabulary_
+            longest = int(tok.lengths(_iterate(texts)).max(initial=1))
+            self.max_length_ = max(1, min(self.max_length, longest))
+            self.feature_dim_ = self.embedding_dim
+        tok, length = self._tokenizer(), self.max_length_
+        if isinstance(texts, list):
+            return TextInputs(tok.encode(texts, length))
+        return LazyTextInputs(texts, lambda text: tok.encode([text], length)[0])
 
     def _tokenizer(self):
         tok = getattr(self, "_tokenizer_", None)
@@ -419,8 +382,42 @@ class P2CClassifier(BaseTorchClassifier):
         return tok
 
     def _inputs(self, x):
-        body = x[:, 1:]
-        return body if self.encoder == "pretrained" else body.long()
+        return x if self.encoder == "pretrained" else x.long()
+
+    def _get_dataset(self, X, y, *, reset, classes=None, preferences=None, soft_labels=None):
+        if is_dataset(X):
+            if y is not None:
+                raise ValueError("pass either a dataset of (text, label) items as X with y=None, "
+                                 "or texts X and labels y; got a dataset and y.")
+            check_map_dataset(X)
+            texts = _DatasetTexts(X)
+            y_raw = self._check_y(texts.labels(), len(texts), True)
+        else:
+            texts = self._check_input(X, reset=reset)
+            y_raw = self._check_y(y, len(texts), True)
+        inputs = self._encode(texts, reset=reset)
+        y_enc = self._check_targets(y_raw, reset=reset, classes=classes)
+        source, soft = self._pair_source(texts, y_raw, y_enc, preferences, soft_labels)
+        heads = self.n_pref_heads > 0 and (self.lambda_pref > 0 or self.lambda_div > 0)
+        return PairDataset(inputs, y_enc, source, soft, use_pairs=heads or self.lambda_cons > 0,
+                           soft_target=self.label_target == "soft")
+
+    def _pair_source(self, texts, y_raw, y_enc, preferences, soft_labels):
+        """Where this fit's preferences come from (None: no pairs), and the soft labels."""
+        n, k = len(y_enc), len(self.classes_)
+        soft = None if soft_labels is None else check_soft_labels(soft_labels, n, k)
+        if self.label_target == "soft" and soft is None:
+            raise ValueError("label_target='soft' needs soft_labels in fit.")
+        if preferences is None:
+            source = None if soft is None else SoftLabelSource(soft, y_enc, self.tie_tol)
+        elif callable(preferences):
+            rng = check_random_state(self.random_state)
+            pairs = random_same_label_pairs(y_enc, self.scorer_pairs_per_sample, rng)
+            answered = query_preferences(preferences, texts, y_raw, pairs)
+            source = PairSource(*check_preference_pairs(answered, y_enc), n, "scorer")
+        else:
+            source = PairSource(*check_preference_pairs(preferences, y_enc), n, "pairs")
+        return source, soft
 
     # ------------------------------------------------------------------ model
     def _build_module(self):
@@ -436,152 +433,50 @@ class P2CClassifier(BaseTorchClassifier):
                       self.pref_hidden, self.dropout)
 
     def _forward(self, X):
-        return self.module_(self._inputs(X))
-
-    def _compute_loss(self, X, y):
-        return F.cross_entropy(self._forward(X), y, label_smoothing=float(self.label_smoothing))
-
-    def _init_state(self, X, y):
-        super()._init_state(X, y)
-        # its own stream: pair sampling never shifts the minibatch order
-        self._pair_rng = np.random.RandomState(self._shuffle_rng.randint(np.iinfo(np.int32).max))
-
-    # -------------------------------------------------------------------- fit
-    def fit(self, X, y, preferences=None, soft_labels=None):
-        """Train on raw texts, optionally with pairwise preferences and annotator soft labels.
-
-        Parameters
-        ----------
-        X : list, tuple, ndarray or Series of str of shape (n_samples,)
-            Training texts.
-        y : array-like of shape (n_samples,)
-            Labels.
-        preferences : array-like of shape (n_pairs, 3), callable or None, default=None
-            Explicit preferences, rows ``(i, j, pref)``: indices into ``X`` of
-            two texts with the same label and the probability that text ``i``
-            is more ``<label>`` than text ``j`` (1, 0, or 0.5 for no
-            preference). Or a scoring function ``scorer(text_a, text_b,
-            label) -> float in [0, 1]`` (the hook for a language model),
-            asked about ``scorer_pairs_per_sample`` random same-label pairs
-            per text before training. None: preferences are extracted from
-            ``soft_labels`` when given, else the model is the plain classifier.
-        soft_labels : array-like of shape (n_samples, n_classes) or None, default=None
-            Share (or count) of annotators choosing each class, columns in the
-            order of ``np.unique(y)``. Used for extracted preferences, for
-            ``label_target="soft"`` and for inconsistency-based sampling.
-
-        Returns
-        -------
-        self : P2CClassifier
-            The fitted estimator.
-        """
-        self._check_params()
-        resume = self.warm_start and hasattr(self, "module_")
-        texts = self._check_input(X, reset=not resume)
-        Xe, y_raw = self._encode(texts, y, reset=not resume, requires_y=True)
-        y_enc = self._check_targets(y_raw, reset=not resume)
-        self._prepare_pairs(texts, y_raw, y_enc, Xe, preferences, soft_labels)
-        try:
-            return self._fit(Xe, y_enc, resume=resume, n_epochs=self.max_iter, incremental=False)
-        finally:
-            self._aux = None
-
-    def partial_fit(self, X, y, classes=None, preferences=None, soft_labels=None):
-        """Run one epoch over ``X, y``, starting from the current weights.
-
-        The vocabulary is learned on the first call.
-
-        Parameters
-        ----------
-        X : list, tuple, ndarray or Series of str of shape (n_samples,)
-            Texts.
-        y : array-like of shape (n_samples,)
-            Labels.
-        classes : array-like of shape (n_classes,), default=None
-            All labels that will ever appear (first call only).
-        preferences : array-like of shape (n_pairs, 3), callable or None, default=None
-            As in :meth:`fit`, indices into this ``X``.
-        soft_labels : array-like of shape (n_samples, n_classes) or None, default=None
-            As in :meth:`fit`.
-
-        Returns
-        -------
-        self : P2CClassifier
-            The updated estimator.
-        """
-        first = not hasattr(self, "module_")
-        if first:
-            self._check_params()
-        texts = self._check_input(X, reset=first)
-        Xe, y_raw = self._encode(texts, y, reset=first, requires_y=True)
-        y_enc = self._check_targets(y_raw, reset=first, classes=classes)
-        self._prepare_pairs(texts, y_raw, y_enc, Xe, preferences, soft_labels)
-        try:
-            return self._fit(Xe, y_enc, resume=not first, n_epochs=1, incremental=True)
-        finally:
-            self._aux = None
-
-    def _prepare_pairs(self, texts, y_raw, y_enc, Xe, preferences, soft_labels):
-        n, k = len(texts), len(self.classes_)
-        soft = None if soft_labels is None else check_soft_labels(soft_labels, n, k)
-        if self.label_target == "soft" and soft is None:
-            raise ValueError("label_target='soft' needs soft_labels in fit.")
-        if preferences is None:
-            source = None if soft is None else SoftLabelSource(soft, y_enc, self.tie_tol)
-        elif callable(preferences):
-            rng = check_random_state(self.random_state)
-            pairs = random_same_label_pairs(y_enc, self.scorer_pairs_per_sample, rng)
-            answered = query_preferences(preferences, texts, y_raw, pairs)
-            source = PairSource(*check_preference_pairs(answered, y_enc), n, "scorer")
-        else:
-            source = PairSource(*check_preference_pairs(preferences, y_enc), n, "pairs")
-        self.preference_source_ = None if source is None else source.kind
-        self.n_preference_pairs_ = int(getattr(source, "n_pairs", 0))
-        self._aux = {"X": Xe, "y": y_enc, "soft": soft, "source": source}
+        return self.module_(self._inputs(X["x"]))
 
     # ------------------------------------------------------------ training
-    def _pairs_active(self):
-        aux = getattr(self, "_aux", None)
-        heads = self.n_pref_heads > 0 and (self.lambda_pref > 0 or self.lambda_div > 0)
-        return (aux is not None and aux["source"] is not None
-                and (heads or self.lambda_cons > 0))
+    def _on_train_begin(self, trainer):
+        source = trainer.dataset.source
+        self.preference_source_ = None if source is None else source.kind
+        self.n_preference_pairs_ = int(getattr(source, "n_pairs", 0))
 
-    def _all_outputs(self):
+    def _on_epoch_begin(self, trainer):
+        data = trainer.dataset
+        if data.has_pairs:
+            rows = trainer.train_indices
+            data.set_partners(rows, *self._sample_pairs(data, rows))
+
+    def _all_outputs(self, data):
         """Eval-mode probabilities and head scores of every training text (own label)."""
-        aux = self._aux
-        self.module_.eval()
-        probs, scores = [], []
-        with torch.no_grad():
-            for start in range(0, len(aux["X"]), 512):
-                xb = self._tensor(aux["X"][start:start + 512], torch.float32)
-                yb = self._tensor(aux["y"][start:start + 512], torch.int64)
-                h = self.module_.encode(self._inputs(xb))
-                probs.append(torch.softmax(self.module_.classify(h), 1).double().cpu())
-                scores.append(self.module_.preference_scores(h, yb).double().cpu())
-        self.module_.train()
-        return torch.cat(probs).numpy(), torch.cat(scores, 1).numpy()
+        def run(xb):
+            h = self.module_.encode(self._inputs(xb["x"]))
+            return (torch.softmax(self.module_.classify(h), 1).double(),
+                    self.module_.preference_scores(h, xb["label"]).double().T)
 
-    def _sample_pairs(self, rows, y):
-        aux, rng = self._aux, self._pair_rng
-        n = len(aux["X"])
-        allowed = np.zeros(n, dtype=bool)
+        probs, scores = self._infer({"x": data.inputs, "label": data.y}, run, batch_size=512)
+        self.module_.train()
+        return probs.numpy(), scores.T.numpy()
+
+    def _sample_pairs(self, data, rows):
+        """This epoch's partner of every row in ``rows``, and the pair's preference."""
+        rng = self._rng.stream("pairs")
+        y = data.y[rows]
+        allowed = np.zeros(len(data), dtype=bool)
         allowed[rows] = True
-        cand, pref = aux["source"].candidates(allowed, self.n_candidates, rng)
+        cand, pref = data.source.candidates(allowed, self.n_candidates, rng)
         cand, pref = cand[rows], pref[rows]
-        first_epoch = not self.history_ if hasattr(self, "history_") else True
-        if self.sampling == "random" or first_epoch:
+        if self.sampling == "random" or not self.history_ or (
+                self.sampling == "disagreement" and self.n_pref_heads < 2):
             partner = random_partners(cand, rng)
         elif self.sampling == "disagreement":
-            if self.n_pref_heads < 2:
-                partner = random_partners(cand, rng)
-            else:
-                _, scores = self._all_outputs()
-                partner = disagreement_partners(scores, rows, cand, rng)
+            _, scores = self._all_outputs(data)
+            partner = disagreement_partners(scores, rows, cand, rng)
         else:
-            proba, _ = self._all_outputs()
+            proba, _ = self._all_outputs(data)
             safe = np.maximum(cand, 0)
-            if aux["soft"] is not None:
-                soft = aux["soft"]
+            if data.soft is not None:
+                soft = data.soft
                 incons = soft_label_margin_loss(proba[rows][:, None, :], proba[safe],
                                                 soft[rows][:, None, :], soft[safe])
             else:
@@ -593,77 +488,39 @@ class P2CClassifier(BaseTorchClassifier):
         p = np.where(partner >= 0, pref[np.arange(len(rows)), col], 0.5)
         return partner, p
 
-    def _run_epoch(self, X, y):
-        self.module_.train()
-        rows = X[:, 0].astype(np.int64)
-        active = self._pairs_active()
-        if active:
-            partner, pref = self._sample_pairs(rows, y)
-        totals, seen = {}, 0
-        for idx in self._batches(len(X)):
-            xb = self._tensor(X[idx], torch.float32)
-            yb = self._tensor(y[idx], torch.int64)
-            batch = {"x": xb, "y": yb, "rows": rows[idx]}
-            if active:
-                has = partner[idx] >= 0
-                batch["has_pair"] = torch.from_numpy(has).to(self.device_)
-                batch["x2"] = self._tensor(self._aux["X"][partner[idx][has]], torch.float32)
-                batch["pref"] = self._tensor(pref[idx][has], torch.float32)
-            if self._pending_saved:
-                with SavedTensorMemory(self.module_.parameters()) as mem:
-                    stats = self._pair_step(batch)
-                self.peak_activation_bytes_ = int(mem.peak_bytes)
-                self._pending_saved = False
-            else:
-                stats = self._pair_step(batch)
-            n = len(idx)
-            seen += n
-            for key, value in stats.items():
-                totals[key] = totals.get(key, 0.0) + value * n
-        self._pending_cuda = False
-        return {key: value / seen for key, value in totals.items()}
-
-    def _classification_loss(self, logits, y, rows):
+    def _classification_loss(self, logits, y, soft):
         smoothing = float(self.label_smoothing)
-        if self.label_target == "soft":
-            target = self._tensor(self._aux["soft"][rows], torch.float32)
-            return F.cross_entropy(logits, target, label_smoothing=smoothing)
-        return F.cross_entropy(logits, y, label_smoothing=smoothing)
+        return F.cross_entropy(logits, y if soft is None else soft, label_smoothing=smoothing)
 
-    def _pair_step(self, batch):
-        """One optimisation step of the P2C loss; returns the loss terms as floats."""
-        self.optimizer_.zero_grad(set_to_none=True)
+    def _train_losses(self, X, y, phase):
         net = self.module_
-        h1 = net.encode(self._inputs(batch["x"]))
+        h1 = net.encode(self._inputs(X["x"]))
         logits1 = net.classify(h1)
-        l_cls = self._classification_loss(logits1, batch["y"], batch["rows"])
+        l_cls = self._classification_loss(logits1, y, X.get("soft"))
         total = self.lambda_cls * l_cls
-        stats = {"loss_cls": float(l_cls.detach())}
-        if "x2" in batch and len(batch["x2"]):
-            has = batch["has_pair"]
-            lab = batch["y"][has]
-            pref = batch["pref"]
-            h2 = net.encode(self._inputs(batch["x2"]))
-            if self.n_pref_heads > 0 and (self.lambda_pref > 0 or self.lambda_div > 0):
-                r1 = net.preference_scores(h1[has], lab)
-                r2 = net.preference_scores(h2, lab)
-                l_pref = preference_loss(r1, r2, pref)
-                l_div = diversity_loss(r1, r2)
-                total = total + self.lambda_pref * l_pref - self.lambda_div * l_div
-                stats["loss_pref"] = float(l_pref.detach())
-                stats["loss_div"] = float(l_div.detach())
-            if self.lambda_cons > 0:
-                ar = torch.arange(len(lab), device=lab.device)
-                p1 = torch.softmax(logits1[has], 1)[ar, lab]
-                p2 = torch.softmax(net.classify(h2), 1)[ar, lab]
-                l_cons = consistency_loss(p1, p2, pref)
-                total = total + self.lambda_cons * l_cons
-                stats["loss_cons"] = float(l_cons.detach())
-            stats["pair_fraction"] = float(has.float().mean())
-        total.backward()
-        self.optimizer_.step()
-        stats["loss"] = float(total.detach())
-        return stats
+        stats = {"loss_cls": l_cls.detach()}
+        if "x2" in X:
+            has = X["has_pair"]
+            if bool(has.any()):
+                lab, pref = y[has], X["pref"][has]
+                h2 = net.encode(self._inputs(X["x2"][has]))
+                if self.n_pref_heads > 0 and (self.lambda_pref > 0 or self.lambda_div > 0):
+                    r1 = net.preference_scores(h1[has], lab)
+                    r2 = net.preference_scores(h2, lab)
+                    l_pref = preference_loss(r1, r2, pref)
+                    l_div = diversity_loss(r1, r2)
+                    total = total + self.lambda_pref * l_pref - self.lambda_div * l_div
+                    stats["loss_pref"] = l_pref.detach()
+                    stats["loss_div"] = l_div.detach()
+                if self.lambda_cons > 0:
+                    ar = torch.arange(len(lab), device=lab.device)
+                    p1 = torch.softmax(logits1[has], 1)[ar, lab]
+                    p2 = torch.softmax(net.classify(h2), 1)[ar, lab]
+                    l_cons = consistency_loss(p1, p2, pref)
+                    total = total + self.lambda_cons * l_cons
+                    stats["loss_cons"] = l_cons.detach()
+            stats["pair_fraction"] = has.float().mean()
+        yield total, stats
 
     # ------------------------------------------------------------ inference
     def predict_proba(self, X):
@@ -738,30 +595,21 @@ class P2CClassifier(BaseTorchClassifier):
         if labels is None:
             labels = self.classes_[self._predict_outputs(Xe).argmax(1).numpy()]
         labels = np.asarray(labels)
-        check_consistent_length(Xe, labels)
+        check_consistent_length(Xe["x"], labels)
         if not np.isin(labels, self.classes_).all():
             raise ValueError("labels must be classes seen in fit (classes_).")
         enc = np.searchsorted(self.classes_, labels)
-        self.module_.eval()
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(Xe), 256):
-                xb = self._tensor(Xe[start:start + 256], torch.float32)
-                yb = self._tensor(enc[start:start + 256], torch.int64)
-                h = self.module_.encode(self._inputs(xb))
-                out.append(self.module_.preference_scores(h, yb).mean(0).double().cpu())
-        return torch.cat(out).numpy()
+
+        def run(xb):
+            h = self.module_.encode(self._inputs(xb["x"]))
+            return self.module_.preference_scores(h, xb["label"]).mean(0).double()
+
+        return self._infer({"x": Xe["x"], "label": enc}, run, batch_size=256).numpy()
 
     # ---------------------------------------------------------- save / load
     def _fitted_metadata(self):
         return {
-            "n_iter_": int(self.n_iter_),
-            "history_": self.history_,
-            "loss_curve_": [float(v) for v in self.loss_curve_],
-            "peak_activation_bytes_": getattr(self, "peak_activation_bytes_", None),
-            "peak_cuda_memory_bytes_": getattr(self, "peak_cuda_memory_bytes_", None),
-            "classes_": self.classes_.tolist(),
-            "classes_dtype": self.classes_.dtype.str if self.classes_.dtype != object else "O",
+            **super()._fitted_metadata(),
             "vocabulary_": list(self.vocabulary_),
             "max_length_": int(self.max_length_),
             "feature_dim_": int(self.feature_dim_),
@@ -770,16 +618,14 @@ class P2CClassifier(BaseTorchClassifier):
         }
 
     def _restore_metadata(self, meta):
-        for key in ("n_iter_", "history_", "loss_curve_", "peak_activation_bytes_",
-                    "peak_cuda_memory_bytes_", "vocabulary_", "max_length_", "feature_dim_",
-                    "preference_source_", "n_preference_pairs_"):
+        super()._restore_metadata(meta)
+        for key in ("vocabulary_", "max_length_", "feature_dim_", "preference_source_",
+                    "n_preference_pairs_"):
             setattr(self, key, meta[key])
-        self.classes_ = np.asarray(meta["classes_"], dtype=np.dtype(meta["classes_dtype"]))
 
     def __getstate__(self):
         state = super().__getstate__() if hasattr(super(), "__getstate__") else dict(self.__dict__)
         state = dict(state)
-        state.pop("_aux", None)
         state.pop("_tokenizer_", None)
         return state
 
@@ -789,3 +635,31 @@ class P2CClassifier(BaseTorchClassifier):
         tags.input_tags.three_d_array = False
         tags.input_tags.string = True
         return tags
+
+
+def _iterate(texts):
+    return (texts[i] for i in range(len(texts)))
+
+
+class _DatasetTexts:
+    """The texts of a dataset of ``(text, label)`` items, checked as they are read."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def _item(self, i):
+        item = self.dataset[i]
+        if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)):
+            raise ValueError(f"item {i} of the dataset must be a (text, label) pair with a str "
+                             f"text; got {item!r:.80}.")
+        return item
+
+    def __getitem__(self, i):
+        return self._item(i)[0]
+
+    def labels(self):
+        """Every item's label (one pass)."""
+        return np.asarray([self._item(i)[1] for i in range(len(self))])

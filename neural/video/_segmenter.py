@@ -1,44 +1,32 @@
 """ASTRSegmenter: ASTR behind scikit-learn's fit / predict, over videos."""
 
-import numbers
+from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils import check_scalar
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._utils import check_option, to_numpy
-from ..base import BaseTorchEstimator
+from .._data import check_map_dataset, is_dataset
+from .._estimator import BaseTorchEstimator, store_params
+from .._utils import to_numpy
+from .._validation import Finite
+from ._clips import (
+    ClipDataset,
+    LazyVideos,
+    VideoList,
+    check_masks,
+    check_video,
+    convert_video,
+    intensity_stats,
+    make_clips,
+    video_moments,
+)
 from ._metrics import dice_score, segmentation_scores
 from ._model import ASTRNet, astr_loss
-from ._scan import detect_scan_mode, linear_to_sector, sector_to_linear
+from ._scan import detect_scan_mode
 
 __all__ = ["ASTRSegmenter", "make_clips"]
-
-
-def make_clips(n_frames_video, clip_length):
-    """Frame indices of the clip of every frame: ``[i, i-1, ..., i-(T-1)]``.
-
-    An earlier frame that does not exist (near the start of the video) is
-    replaced by the frame as far *after* ``i`` (clamped to the last frame),
-    as ASTR's data loader does.
-
-    Parameters
-    ----------
-    n_frames_video : int
-        Frames in the video.
-    clip_length : int
-        T, the key frame included.
-
-    Returns
-    -------
-    index : ndarray of int, shape (n_frames_video, clip_length)
-        Row i is the clip of frame i; column 0 is i itself.
-    """
-    i = np.arange(n_frames_video)[:, None]
-    k = np.arange(clip_length)[None, :]
-    idx = np.where(i - k >= 0, i - k, np.minimum(i + k, n_frames_video - 1))
-    return idx.astype(np.int64)
 
 
 class ASTRSegmenter(BaseTorchEstimator):
@@ -87,20 +75,27 @@ class ASTRSegmenter(BaseTorchEstimator):
         Inner radius of the fan, as a fraction of the outer radius.
     threshold : float, default=0.5
         Probability above which a pixel is predicted as lesion.
-    {base_params}
+    {training_params}
 
     Attributes
     ----------
-    module_ : ASTRNet
-        The trained network.
     input_shape_ : tuple of int
         (C, H, W) of a frame.
     n_features_in_ : int
         C * H * W.
     mean_, std_ : float
         Intensity normalisation learned from the training frames.
-    history_ : list of dict
-        Per-epoch loss, key-frame loss, share of context tokens kept, time.
+    {training_attributes}
+
+    Notes
+    -----
+    A training sample is one clip; ``batch_size`` counts clips. ``fit`` takes
+    the extra parameter ``scan_modes`` (array-like of {"linear", "sector"}
+    or None): the scanning mode of each video for ``scan_augment``; None
+    detects it from the blank corners of sector frames. A dataset passed to
+    ``fit`` yields one ``(frames, masks)`` video per item (see
+    :class:`neural.datasets.VideoFolderDataset`); videos are read and
+    converted one at a time.
 
     Examples
     --------
@@ -110,6 +105,27 @@ class ASTRSegmenter(BaseTorchEstimator):
     >>> est.predict(X).shape
     (6, 4, 32, 32)
     """
+
+    _history_doc = ("``loss_key`` (the key frame's loss) and ``token_fraction`` (share of "
+                    "context tokens the body head keeps)")
+
+    _parameter_constraints = {
+        **BaseTorchEstimator._parameter_constraints,
+        "n_frames": [Interval(Integral, 1, None, closed="left")],
+        "width": [Interval(Integral, 1, None, closed="left")],
+        "embed_dim": [Interval(Integral, 1, None, closed="left")],
+        "num_heads": [Interval(Integral, 1, None, closed="left")],
+        "depth": [Interval(Integral, 1, None, closed="left")],
+        "context": [StrOptions({"sparse", "dense"})],
+        "aux_weight": [Finite(Real, 0, None, closed="left")],
+        "body_dilation": [Interval(Integral, 0, None, closed="left")],
+        "scan_augment": ["boolean"],
+        "fan_angle": [Finite(Real, 0, 180, closed="right")],
+        "inner_radius": [Finite(Real, 0, 1, closed="left")],
+        "threshold": [Finite(Real, 0, 1, closed="neither")],
+    }
+
+    __metadata_request__fit = __metadata_request__partial_fit = {"scan_modes": None}
 
     def __init__(
         self,
@@ -129,6 +145,7 @@ class ASTRSegmenter(BaseTorchEstimator):
         max_iter=30,
         batch_size=16,
         solver="adam",
+        optimizer_kwargs=None,
         learning_rate_init=3e-3,
         learning_rate="cosine",
         momentum=0.9,
@@ -142,165 +159,136 @@ class ASTRSegmenter(BaseTorchEstimator):
         verbose=0,
         warm_start=False,
         device="auto",
+        num_workers=0,
+        callbacks=None,
     ):
-        super().__init__(
-            max_iter=max_iter, batch_size=batch_size, solver=solver,
-            learning_rate_init=learning_rate_init, learning_rate=learning_rate,
-            momentum=momentum, nesterovs_momentum=nesterovs_momentum, weight_decay=weight_decay,
-            early_stopping=early_stopping, validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change, tol=tol, random_state=random_state,
-            verbose=verbose, warm_start=warm_start, device=device,
-        )
-        self.n_frames = n_frames
-        self.width = width
-        self.embed_dim = embed_dim
-        self.num_heads = num_heads
-        self.depth = depth
-        self.context = context
-        self.aux_weight = aux_weight
-        self.body_dilation = body_dilation
-        self.scan_augment = scan_augment
-        self.fan_angle = fan_angle
-        self.inner_radius = inner_radius
-        self.threshold = threshold
+        store_params(self, locals())
 
     # ---------------------------------------------------------- parameters
-    @property
-    def input_shape(self):
-        # not a parameter here: videos carry their own frame shape
-        return None
-
-    @input_shape.setter
-    def input_shape(self, value):
-        pass
-
     def _check_params(self):
         super()._check_params()
-        for name in ("n_frames", "width", "embed_dim", "num_heads", "depth"):
-            check_scalar(getattr(self, name), name, numbers.Integral, min_val=1)
         if self.embed_dim % self.num_heads:
             raise ValueError(f"num_heads={self.num_heads} must divide embed_dim={self.embed_dim}.")
-        check_option("context", self.context, ("sparse", "dense"))
-        check_scalar(self.aux_weight, "aux_weight", numbers.Real, min_val=0)
-        check_scalar(self.body_dilation, "body_dilation", numbers.Integral, min_val=0)
-        if not isinstance(self.scan_augment, (bool, np.bool_)):
-            raise ValueError(f"scan_augment must be True or False; got {self.scan_augment!r}.")
-        check_scalar(self.fan_angle, "fan_angle", numbers.Real, min_val=0, max_val=180,
-                     include_boundaries="right")
-        check_scalar(self.inner_radius, "inner_radius", numbers.Real, min_val=0, max_val=1,
-                     include_boundaries="left")
-        check_scalar(self.threshold, "threshold", numbers.Real, min_val=0, max_val=1,
-                     include_boundaries="neither")
+
+    def _geometry(self):
+        return dict(angle=self.fan_angle, inner_radius=self.inner_radius)
 
     # -------------------------------------------------------------- inputs
     @staticmethod
     def _split_videos(X, name, mask):
         """List of per-video arrays from an array or a list, and whether X was one array."""
         X = to_numpy(X)
-        want = "(n_frames, H, W)" if mask else "(n_frames, H, W) or (n_frames, C, H, W)"
         if isinstance(X, (list, tuple)):
             if len(X) == 0:
                 raise ValueError(f"{name} is an empty list; pass at least one video.")
-            vids = [np.asarray(to_numpy(v)) for v in X]
-            stacked = False
-        else:
-            X = np.asarray(X)
-            ok = (4,) if mask else (4, 5)
-            if X.ndim not in ok or X.dtype == object:
-                shape = "(n_videos, n_frames, H, W)" + (
-                    "" if mask else " or (n_videos, n_frames, C, H, W)")
-                raise ValueError(
-                    f"{name} must be an array of shape {shape}, or a list of videos of shape "
-                    f"{want}; got an array of shape {X.shape}."
-                )
-            vids, stacked = list(X), True
-        for i, v in enumerate(vids):
-            if v.ndim not in ((3,) if mask else (3, 4)) or v.shape[0] < 1:
-                raise ValueError(f"{name}[{i}] must have shape {want}; got shape {v.shape}.")
-            if v.dtype.kind not in "biuf":
-                raise ValueError(f"{name}[{i}] must be numeric; got dtype {v.dtype}.")
-            if v.dtype.kind == "f" and not np.isfinite(v).all():
-                raise ValueError(f"{name}[{i}] contains NaN or infinity.")
-        return vids, stacked
+            return list(X), False
+        X = np.asarray(X)
+        ok = (4,) if mask else (4, 5)
+        if X.ndim not in ok or X.dtype == object:
+            shape = "(n_videos, n_frames, H, W)" + ("" if mask else " or (n_videos, n_frames, C, H, W)")
+            want = "(n_frames, H, W)" if mask else "(n_frames, H, W) or (n_frames, C, H, W)"
+            raise ValueError(
+                f"{name} must be an array of shape {shape}, or a list of videos of shape "
+                f"{want}; got an array of shape {X.shape}."
+            )
+        return list(X), True
+
+    def _frame_shape(self, shape, reset):
+        if reset:
+            self.input_shape_ = tuple(int(s) for s in shape)
+            self.n_features_in_ = int(np.prod(shape))
+        elif tuple(shape) != tuple(self.input_shape_):
+            raise ValueError(f"videos have frames of shape {tuple(shape)}, but "
+                             f"{type(self).__name__} was fitted on frames of shape "
+                             f"{tuple(self.input_shape_)}.")
 
     def _validate_videos(self, X, y=None, *, reset):
-        vids, stacked = self._split_videos(X, "videos", mask=False)
-        vids = [(v[:, None] if v.ndim == 3 else v).astype(np.float32) for v in vids]
+        raw, stacked = self._split_videos(X, "videos", mask=False)
+        vids = [check_video(v, f"videos[{i}]") for i, v in enumerate(raw)]
         shapes = {v.shape[1:] for v in vids}
         if len(shapes) > 1:
             raise ValueError(f"videos have frames of different shapes {sorted(shapes)}; "
                              "resize them to one (C, H, W).")
-        shape = shapes.pop()
-        if min(shape[1:]) < 4:
-            raise ValueError(f"frames must be at least 4x4 pixels; got {shape[1:]}.")
-        if reset:
-            self.input_shape_ = tuple(int(s) for s in shape)
-            self.n_features_in_ = int(np.prod(shape))
-        elif shape != tuple(self.input_shape_):
-            raise ValueError(f"videos have frames of shape {shape}, but {type(self).__name__} "
-                             f"was fitted on frames of shape {tuple(self.input_shape_)}.")
+        self._frame_shape(shapes.pop(), reset)
         masks = None
         if y is not None:
-            masks, _ = self._split_videos(y, "masks", mask=True)
-            if len(masks) != len(vids):
-                raise ValueError(f"got {len(vids)} videos but {len(masks)} mask videos.")
-            for i, (v, m) in enumerate(zip(vids, masks)):
-                if m.shape != (v.shape[0], *v.shape[2:]):
-                    raise ValueError(
-                        f"masks[{i}] has shape {m.shape}; it must be (n_frames, H, W) = "
-                        f"{(v.shape[0], *v.shape[2:])} to match videos[{i}]."
-                    )
-                if not np.isin(m, (0, 1)).all():
-                    raise ValueError(f"masks[{i}] must be binary (0 / 1 or bool); got values "
-                                     f"{np.unique(m)[:5].tolist()}...")
-            masks = [m.astype(np.float32) for m in masks]
+            raw_masks, _ = self._split_videos(y, "masks", mask=True)
+            if len(raw_masks) != len(vids):
+                raise ValueError(f"got {len(vids)} videos but {len(raw_masks)} mask videos.")
+            masks = [check_masks(m, v, f"masks[{i}]") for i, (v, m) in enumerate(zip(vids, raw_masks))]
         return vids, masks, stacked
 
-    def _augment(self, vids, masks, scan_modes):
-        if scan_modes is None:
-            scan_modes = [detect_scan_mode(v) for v in vids]
-        scan_modes = list(scan_modes)
-        if len(scan_modes) != len(vids):
-            raise ValueError(f"scan_modes has {len(scan_modes)} entries for {len(vids)} videos.")
-        geom = dict(angle=self.fan_angle, inner_radius=self.inner_radius)
-        new_v, new_m = [], []
-        for v, m, mode in zip(vids, masks, scan_modes):
-            check_option("scan_modes", mode, ("linear", "sector"))
-            fn = sector_to_linear if mode == "sector" else linear_to_sector
-            new_v.append(fn(v, interpolation="bilinear", **geom).astype(np.float32))
-            new_m.append(fn(m, interpolation="nearest", **geom).astype(np.float32))
-        return vids + new_v, masks + new_m
+    def _scan_modes(self, scan_modes, n, detect):
+        """Scanning mode of each of ``n`` videos (given, or detected by ``detect(i)``)."""
+        modes = [detect(i) for i in range(n)] if scan_modes is None else list(to_numpy(scan_modes))
+        if len(modes) != n:
+            raise ValueError(f"scan_modes has {len(modes)} entries for {n} videos.")
+        for mode in modes:
+            if mode not in ("linear", "sector"):
+                raise ValueError(f"scan_modes must hold 'linear' or 'sector'; got {mode!r}.")
+        return modes
 
-    def _clips(self, vids, masks=None):
-        X, Y = [], []
-        for i, v in enumerate(vids):
-            idx = make_clips(len(v), self.n_frames)
-            X.append((v[idx] - self.mean_) / self.std_)
-            if masks is not None:
-                Y.append(masks[i][idx])
-        X = np.concatenate(X).astype(np.float32)
-        return X, (np.concatenate(Y) if masks is not None else None)
+    def _augment(self, vids, masks, scan_modes):
+        modes = self._scan_modes(scan_modes, len(vids), lambda i: detect_scan_mode(vids[i]))
+        converted = [convert_video(v, m, mode, self._geometry())
+                     for v, m, mode in zip(vids, masks, modes)]
+        return vids + [c[0] for c in converted], masks + [c[1] for c in converted]
+
+    def _get_dataset(self, X, y, *, reset, classes=None, scan_modes=None):
+        if is_dataset(X):
+            if y is not None:
+                raise ValueError("pass either a dataset of (frames, masks) videos as X with "
+                                 "y=None, or arrays X and y; got a dataset and y.")
+            return self._lazy_clips(X, reset=reset, scan_modes=scan_modes)
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
+                             "is None.")
+        vids, masks, _ = self._validate_videos(X, y, reset=reset)
+        if self.scan_augment:
+            vids, masks = self._augment(vids, masks, scan_modes)
+        if reset:
+            self.mean_, self.std_ = intensity_stats(video_moments(v) for v in vids)
+        return ClipDataset(VideoList(vids, masks), self.n_frames, self.mean_,
+                           self.std_).materialize()
+
+    def _lazy_clips(self, dataset, *, reset, scan_modes):
+        """A dataset of videos: one pass checks them, detects modes and (``reset``) normalises."""
+        n = check_map_dataset(dataset)
+        first = check_video(dataset[0][0], "item 0 of the dataset: frames")
+        self._frame_shape(first.shape[1:], reset)
+        if self.scan_augment and scan_modes is not None:
+            self._scan_modes(scan_modes, n, None)
+        source = LazyVideos(dataset, self.input_shape_, [0] * n)
+        lengths, modes, originals, copies = [], [], [], []
+        for i in range(n):
+            frames, masks = source.read(i)
+            lengths.append(len(frames))
+            originals.append(video_moments(frames))
+            if self.scan_augment:
+                modes.append(detect_scan_mode(frames) if scan_modes is None else scan_modes[i])
+                if reset:
+                    copies.append(video_moments(convert_video(frames, masks, modes[-1],
+                                                              self._geometry())[0]))
+        if self.scan_augment:
+            modes = self._scan_modes(modes, n, None)
+        if reset:  # originals first, then copies: the order of the in-memory sums
+            self.mean_, self.std_ = intensity_stats(originals + copies)
+        videos = LazyVideos(dataset, self.input_shape_, lengths,
+                            list(range(n)) if self.scan_augment else [], modes, self._geometry())
+        return ClipDataset(videos, self.n_frames, self.mean_, self.std_)
 
     # --------------------------------------------------------------- model
     def _build_module(self):
         return ASTRNet(self.input_shape_[0], self.n_frames, width=self.width, dim=self.embed_dim,
                        heads=self.num_heads, depth=self.depth, context=self.context)
 
-    def _compute_loss(self, X, y):
-        out = self.module_(X)
-        return astr_loss(out, y, aux_weight=self.aux_weight, dilation=self.body_dilation)[0]
-
-    def _train_step(self, X, y):
-        self.optimizer_.zero_grad(set_to_none=True)
+    def _train_losses(self, X, y, phase):
         out = self.module_(X, dense=self.context == "dense")
         loss, key = astr_loss(out, y, aux_weight=self.aux_weight, dilation=self.body_dilation)
-        loss.backward()
-        self.optimizer_.step()
-        stats = {"loss": float(loss.detach()), "loss_key": float(key.detach())}
+        stats = {"loss_key": key.detach()}
         if out.body_logits is not None:
-            stats["token_fraction"] = float(out.n_tokens.float().mean()
-                                            / out.body_logits[0].numel())
-        return stats
+            stats["token_fraction"] = out.n_tokens.float().mean() / out.body_logits[0].numel()
+        yield loss, stats
 
     def _forward(self, X):
         return self.module_(X, dense=self.context == "dense").logits[:, 0]
@@ -308,77 +296,13 @@ class ASTRSegmenter(BaseTorchEstimator):
     def _validation_score(self, outputs, y):
         return dice_score(y[:, 0], (torch.sigmoid(outputs) > self.threshold).numpy())
 
-    # ----------------------------------------------------------------- fit
-    def fit(self, X, y, scan_modes=None):
-        """Train on videos and their per-frame lesion masks.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_videos, n_frames, H, W) or (n_videos, n_frames, C, H, W), or list of videos
-            Training videos; a list may hold videos of different lengths, each
-            of shape (n_frames_i, H, W) or (n_frames_i, C, H, W).
-        y : array-like of shape (n_videos, n_frames, H, W), or list of (n_frames_i, H, W)
-            Binary lesion masks of every frame.
-        scan_modes : array-like of {"linear", "sector"} or None, default=None
-            Scanning mode of each video, for ``scan_augment`` (None: detected
-            from the blank corners of sector frames).
-
-        Returns
-        -------
-        self : object
-            The fitted estimator.
-        """
-        self._check_params()
-        resume = self.warm_start and hasattr(self, "module_")
-        vids, masks, _ = self._validate_videos(X, y, reset=not resume)
-        if y is None:
-            raise ValueError("ASTRSegmenter requires masks y; got None.")
-        if self.scan_augment:
-            vids, masks = self._augment(vids, masks, scan_modes)
-        if not resume:
-            frames = np.concatenate(vids)
-            self.mean_, self.std_ = float(frames.mean()), float(frames.std() + 1e-6)
-        Xc, Yc = self._clips(vids, masks)
-        return self._fit(Xc, Yc, resume=resume, n_epochs=self.max_iter, incremental=False)
-
-    def partial_fit(self, X, y, scan_modes=None):
-        """One epoch over ``X, y`` from the current weights (see :meth:`fit`).
-
-        Parameters
-        ----------
-        X : array-like or list of videos
-            As in :meth:`fit`.
-        y : array-like or list of masks
-            As in :meth:`fit`.
-        scan_modes : array-like or None, default=None
-            As in :meth:`fit`.
-
-        Returns
-        -------
-        self : object
-            The updated estimator.
-        """
-        first = not hasattr(self, "module_")
-        if first:
-            self._check_params()
-        vids, masks, _ = self._validate_videos(X, y, reset=first)
-        if y is None:
-            raise ValueError("ASTRSegmenter requires masks y; got None.")
-        if self.scan_augment:
-            vids, masks = self._augment(vids, masks, scan_modes)
-        if first:
-            frames = np.concatenate(vids)
-            self.mean_, self.std_ = float(frames.mean()), float(frames.std() + 1e-6)
-        Xc, Yc = self._clips(vids, masks)
-        return self._fit(Xc, Yc, resume=not first, n_epochs=1, incremental=True)
-
     # ------------------------------------------------------------- predict
     def _per_video(self, X, fn):
         check_is_fitted(self, "module_")
-        self._check_params()
         vids, _, stacked = self._validate_videos(X, reset=False)
-        Xc, _ = self._clips(vids)
-        out = fn(Xc)
+        clips = ClipDataset(VideoList(vids, [None] * len(vids)), self.n_frames, self.mean_,
+                            self.std_, with_masks=False).materialize()
+        out = fn(clips.x)
         res, start = [], 0
         for v in vids:
             res.append(out[start:start + len(v)])
@@ -433,13 +357,9 @@ class ASTRSegmenter(BaseTorchEstimator):
             0 everywhere for ``n_frames=1``.
         """
         def run(Xc):
-            self.module_.eval()
-            out = []
-            with torch.no_grad():
-                for s in range(0, len(Xc), 256):
-                    xb = self._tensor(Xc[s:s + 256], torch.float32)
-                    out.append(self.module_(xb, dense=self.context == "dense").n_tokens.cpu())
-            return torch.cat(out).numpy()
+            return self._infer(
+                Xc, lambda xb: self.module_(xb, dense=self.context == "dense").n_tokens,
+                batch_size=256).numpy()
 
         return self._per_video(X, run)
 
@@ -501,23 +421,5 @@ class ASTRSegmenter(BaseTorchEstimator):
         tags = super().__sklearn_tags__()
         # videos (4-D / 5-D) in, masks out: the data-driven sklearn checks do not apply
         tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = False
         tags.target_tags.required = True
         return tags
-
-
-
-def _base_params():
-    doc = BaseTorchEstimator.__doc__
-    text = doc[doc.index("    ----------\n", doc.index("    Parameters\n")) + 15:]
-    text = text[:text.index("    input_shape :")]
-    for old, new in (("max_iter : int, default=50", "max_iter : int, default=30"),
-                     ("batch_size : int, default=128", "batch_size : int, default=16"),
-                     ("learning_rate_init : float, default=1e-3",
-                      "learning_rate_init : float, default=3e-3")):
-        assert old in text, old
-        text = text.replace(old, new)
-    return text.strip() + "\n        (A training sample is one clip.)"
-
-
-ASTRSegmenter.__doc__ = ASTRSegmenter.__doc__.replace("{base_params}", _base_params())

@@ -91,7 +91,7 @@ def test_save_load_round_trip(shapes_small, tmp_path, method):
     assert loaded.peak_activation_bytes_ == est.peak_activation_bytes_
     # weights only: the file loads with torch's safe loader
     payload = torch.load(path, weights_only=True)
-    assert set(payload) == {"format", "class", "params", "fitted", "state_dict"}
+    assert set(payload) == {"format", "class", "params", "fitted", "state_dict", "training"}
     # training can resume
     loaded.partial_fit(X, labels[y])
     assert loaded.n_iter_ == est.n_iter_ + 1
@@ -135,7 +135,7 @@ def test_digits_images():
 @pytest.mark.parametrize(
     "params, match",
     [
-        ({"method": "sgd"}, "method must be one of"),
+        ({"method": "sgd"}, "'method' parameter"),
         ({"n_local_modules": 5}, "larger than the number of layers"),
         ({"backbone": "resnet9"}, "resnet"),
         ({"man_base": "auglocal"}, "man_base"),

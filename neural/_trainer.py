@@ -1,0 +1,588 @@
+"""The one training loop of every neural estimator.
+
+The estimator (see :mod:`neural._estimator`) says *what* to train: it turns
+``X``, ``y`` and fit parameters into a dataset, builds the module, lists its
+training phases and yields the losses of a minibatch. The :class:`Trainer`
+owns *how*: seeding, batching through one DataLoader, the optimizer, the
+forward / backward / step of every minibatch, validation, callbacks,
+``history_``, memory measurement, and the state that makes a checkpoint
+resumable bit for bit.
+
+Extension points kept in one place for later work (mixed precision,
+torch.distributed): :meth:`Trainer._forward_context` wraps every forward,
+:meth:`Trainer._backward` every backward, :meth:`Trainer._optimizer_step`
+every optimizer step; :meth:`Trainer._train_loader` and
+:meth:`Trainer._eval_loader` build every DataLoader of a fit (through
+:func:`neural._data.make_loader`); :meth:`Trainer._notify` runs every
+callback; :attr:`Trainer.should_stop` is the one stop decision.
+"""
+
+import contextlib
+import inspect
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+
+from ._data import epoch_batches, make_loader, sequential_batches, to_device
+from ._utils import resolve_device
+from ._validation import resolve_optimizer
+from .memory import SavedTensorMemory, cuda_peak_memory
+
+__all__ = ["Phase", "TrainingRNG", "Trainer", "build_optimizer"]
+
+_INT32_MAX = np.iinfo(np.int32).max
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One stage of a fit: its own epochs, starting learning rate and settings.
+
+    An estimator lists its phases in ``_training_phases``; most have one.
+    DToP has two: plain training, then fine-tuning with pruning active. At the
+    start of every phase the learning rate restarts (the schedule of
+    ``learning_rate`` and :class:`~neural.callbacks.LRScheduler` callbacks run
+    within a phase) and :class:`~neural.callbacks.EarlyStopping` starts
+    counting afresh; the optimizer state carries over.
+
+    Parameters
+    ----------
+    name : str
+        Name, recorded in checkpoints (a resumed fit must have the same phases).
+    n_epochs : int
+        Epochs of the phase.
+    learning_rate : float or None, default=None
+        Learning rate at the start of the phase (None: ``learning_rate_init``).
+    scheduled : bool, default=True
+        Whether learning-rate schedules apply (False for ``partial_fit``).
+    check_convergence : bool, default=True
+        Whether the estimator's convergence test (``tol``, ``n_iter_no_change``,
+        ``early_stopping``) applies, with a ``ConvergenceWarning`` when the
+        phase ends without converging.
+    options : dict, default={}
+        Model-specific settings the estimator's loss reads (DToP: ``p0``).
+    """
+
+    name: str
+    n_epochs: int
+    learning_rate: float | None = None
+    scheduled: bool = True
+    check_convergence: bool = True
+    options: dict = field(default_factory=dict)
+
+
+def _random_state_to_dict(rs):
+    _, keys, pos, has_gauss, gauss = rs.get_state()
+    return {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "gauss": float(gauss)}
+
+
+def _random_state_from_dict(d):
+    rs = np.random.RandomState()
+    rs.set_state(("MT19937", d["keys"].numpy().astype(np.uint32), int(d["pos"]),
+                  int(d["has_gauss"]), float(d["gauss"])))
+    return rs
+
+
+class TrainingRNG:
+    """The seeded random streams of one estimator's training.
+
+    ``random_state`` gives, in this order, the seed of the torch generator
+    (weight initialisation, dropout, model-side sampling) and the seed of the
+    NumPy stream ``"batches"`` (minibatch order, validation split). Further
+    named streams (P2C's pair sampling) derive from ``"batches"`` on first
+    use. All states are saved in checkpoints as tensors and plain numbers.
+
+    Parameters
+    ----------
+    random_state : int, RandomState instance or None
+        The estimator's ``random_state``.
+    """
+
+    def __init__(self, random_state):
+        rng = check_random_state(random_state)
+        self.torch_seed = int(rng.randint(_INT32_MAX))
+        self.streams = {"batches": np.random.RandomState(rng.randint(_INT32_MAX))}
+        self.torch_state = None
+        self.cuda_states = None
+
+    def stream(self, name):
+        """The NumPy stream ``name``, created from ``"batches"`` the first time.
+
+        Parameters
+        ----------
+        name : str
+            Stream name.
+
+        Returns
+        -------
+        rng : numpy.random.RandomState
+            The stream.
+        """
+        if name not in self.streams:
+            seed = self.streams["batches"].randint(_INT32_MAX)
+            self.streams[name] = np.random.RandomState(seed)
+        return self.streams[name]
+
+    def capture_torch(self, device):
+        """Record the torch generator state(s) in use now."""
+        self.torch_state = torch.get_rng_state()
+        if device.type == "cuda":
+            self.cuda_states = torch.cuda.get_rng_state_all()
+
+    def restore_torch(self, device):
+        """Set the torch generator state(s) recorded last."""
+        torch.set_rng_state(self.torch_state)
+        if device.type == "cuda" and self.cuda_states is not None:
+            torch.cuda.set_rng_state_all(self.cuda_states)
+
+    def state_dict(self):
+        """Plain data and tensors (safe for ``torch.load(weights_only=True)``)."""
+        return {
+            "torch_seed": self.torch_seed,
+            "torch": self.torch_state,
+            "cuda": list(self.cuda_states) if self.cuda_states is not None else None,
+            "numpy": {k: _random_state_to_dict(v) for k, v in self.streams.items()},
+        }
+
+    @classmethod
+    def from_state_dict(cls, state):
+        """Rebuild the streams from :meth:`state_dict`."""
+        rng = cls.__new__(cls)
+        rng.torch_seed = int(state["torch_seed"])
+        rng.torch_state = state["torch"]
+        rng.cuda_states = state["cuda"]
+        rng.streams = {k: _random_state_from_dict(v) for k, v in state["numpy"].items()}
+        return rng
+
+
+def build_optimizer(estimator, params):
+    """The optimizer of ``estimator``'s parameters (``solver``, its arguments, ``optimizer_kwargs``).
+
+    Parameters
+    ----------
+    estimator : BaseTorchEstimator
+        Supplies ``solver``, ``learning_rate_init``, ``weight_decay``,
+        ``momentum``, ``nesterovs_momentum`` and ``optimizer_kwargs``.
+    params : iterable
+        Parameters or parameter groups.
+
+    Returns
+    -------
+    optimizer : torch.optim.Optimizer
+        The optimizer.
+
+    Raises
+    ------
+    ValueError
+        If the optimizer does not take an argument that was set (for example
+        ``weight_decay`` > 0) or rejects ``optimizer_kwargs``.
+    """
+    cls = resolve_optimizer(estimator.solver)
+    accepted = inspect.signature(cls.__init__).parameters
+    kwargs = {"lr": estimator.learning_rate_init}
+    if "weight_decay" in accepted:
+        kwargs["weight_decay"] = estimator.weight_decay
+    elif estimator.weight_decay:
+        raise ValueError(f"solver={cls.__name__} takes no weight_decay; set weight_decay=0.")
+    if cls is torch.optim.SGD:
+        kwargs["momentum"] = estimator.momentum
+        kwargs["nesterov"] = bool(estimator.nesterovs_momentum and estimator.momentum > 0)
+    kwargs.update(estimator.optimizer_kwargs or {})
+    try:
+        return cls(params, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"solver={cls.__name__} rejected its arguments {kwargs}: {exc}") from exc
+
+
+class Trainer:
+    """Runs the training of one ``fit`` or ``partial_fit`` call.
+
+    Callbacks receive it as ``trainer``; these attributes are theirs to read:
+
+    Parameters
+    ----------
+    estimator : BaseTorchEstimator
+        The estimator being trained.
+    dataset : torch.utils.data.Dataset
+        Its prepared training data, ``(x, y)`` items.
+    phases : list of Phase
+        The phases to run.
+    callbacks : list of Callback
+        Every callback of this fit (built-in ones included); they run in the
+        order of their ``order`` attribute, then of the list.
+    validation : torch.utils.data.Dataset or None, default=None
+        Prepared validation data given to ``fit``.
+    split : bool, default=False
+        Hold out ``validation_fraction`` of ``dataset`` for validation.
+    checkpoint : dict or None, default=None
+        Training state read from a checkpoint to resume from.
+
+    Attributes
+    ----------
+    phase : Phase
+        The phase being run.
+    epoch : int
+        Epochs completed over the estimator's life (``estimator.n_iter_``).
+    epoch_in_phase : int
+        Epochs completed in the current phase.
+    should_stop : bool
+        Set it to True (from ``on_epoch_end``) to end the current phase
+        after this epoch; ``stop_reason`` says why.
+    stop_fit : bool
+        Set it to True to end the whole fit after this epoch (later phases
+        are skipped).
+    train_indices : ndarray of int
+        Indices of ``dataset`` trained on (the rest is the validation split).
+    """
+
+    def __init__(self, estimator, dataset, *, phases, callbacks, validation=None, split=False,
+                 checkpoint=None):
+        self.estimator = estimator
+        self.dataset = dataset
+        self.phases = list(phases)
+        self.callbacks = sorted(callbacks, key=lambda c: c.order)
+        self.validation = validation
+        self.split = split
+        self.checkpoint = checkpoint
+        self.phase = None
+        self.phase_index = 0
+        self.epoch_in_phase = 0
+        self.should_stop = False
+        self.stop_fit = False
+        self.stop_reason = None
+        self.in_epoch = False
+        self.train_indices = None
+        self.valid_indices = None
+        self.split_seed = None
+        self.epochs_done = 0
+
+    @property
+    def epoch(self):
+        """Epochs completed over the estimator's life (int)."""
+        return self.estimator.n_iter_
+
+    @property
+    def batches_per_epoch(self):
+        """Minibatches in one training epoch (int)."""
+        n = len(self.train_indices)
+        bs = max(1, min(self.estimator.batch_size, n))
+        k = -(-n // bs)
+        return k - 1 if k > 1 and n - (k - 1) * bs == 1 else k
+
+    # ------------------------------------------------------------------ run
+    def run(self, *, fresh):
+        """Train: set up (fresh, continued or resumed), then run every phase.
+
+        Parameters
+        ----------
+        fresh : bool
+            Start from a new module and optimizer (else continue the
+            estimator's own, or the checkpoint's).
+        """
+        est = self.estimator
+        device = resolve_device(est.device) if fresh else est.device_
+        devices = [device] if device.type == "cuda" else []
+        # the global torch RNG is the estimator's own stream inside, the caller's outside
+        with torch.random.fork_rng(devices=devices):
+            if fresh:
+                self._start_fresh(device)
+            else:
+                self._continue(device)
+            self._plan_data()
+            est._trainer = self
+            try:
+                self._run_phases()
+            finally:
+                est._trainer = None
+                est._rng.capture_torch(device)
+                est._last_snapshot = self.snapshot()
+
+    def _start_fresh(self, device):
+        est = self.estimator
+        est._rng = TrainingRNG(est.random_state)
+        torch.manual_seed(est._rng.torch_seed)
+        est.device_ = device
+        est.module_ = est._build_module().to(device)
+        est._init_module(self.dataset)
+        est.optimizer_ = self._build_optimizer()
+        est.history_ = []
+        est.loss_curve_ = []
+        est.n_iter_ = 0
+        est.best_loss_ = np.inf
+        est.peak_cuda_memory_bytes_ = None
+        est.validation_scores_ = None
+        est.best_validation_score_ = None
+
+    def _continue(self, device):
+        est = self.estimator
+        if self.checkpoint is not None:
+            est._rng = TrainingRNG.from_state_dict(self.checkpoint["rng"])
+        est._rng.restore_torch(device)
+        if est.optimizer_ is None:  # after load(): a fresh optimizer
+            est.optimizer_ = self._build_optimizer()
+
+    def _build_optimizer(self):
+        return build_optimizer(self.estimator, self.estimator._optimizer_params())
+
+    def _plan_data(self):
+        """Training / validation indices (the split is seeded once per fit)."""
+        est = self.estimator
+        n = len(self.dataset)
+        self.train_indices = np.arange(n)
+        if self.split:
+            if self.checkpoint is not None and self.checkpoint["split_seed"] is not None:
+                self.split_seed = int(self.checkpoint["split_seed"])
+            else:
+                self.split_seed = int(est._rng.stream("batches").randint(_INT32_MAX))
+            self.train_indices, self.valid_indices = self._split_indices(n)
+        elif self.validation is not None:
+            self.valid_indices = np.arange(len(self.validation))
+        if len(self.train_indices) < 2:
+            raise ValueError(
+                f"{type(est).__name__} needs at least 2 samples to train (batch norm); "
+                f"got n_samples={len(self.train_indices)}."
+            )
+        if self.valid_indices is not None and est.validation_scores_ is None:
+            est.validation_scores_ = []
+            est.best_validation_score_ = -np.inf
+
+    def _split_indices(self, n):
+        est = self.estimator
+        n_val = int(round(est.validation_fraction * n))
+        if n_val < 2 or n - n_val < 2:
+            raise ValueError(
+                f"early_stopping with validation_fraction={est.validation_fraction} leaves "
+                f"{n_val} validation and {n - n_val} training samples out of {n}; "
+                "use more data, another validation_fraction, or early_stopping=False."
+            )
+        targets = getattr(self.dataset, "targets", None)
+        idx = np.arange(n)
+        try:
+            train, valid = train_test_split(idx, test_size=n_val, random_state=self.split_seed,
+                                            stratify=targets)
+        except ValueError:  # a class too small to stratify
+            train, valid = train_test_split(idx, test_size=n_val, random_state=self.split_seed)
+        return train, valid
+
+    def _start_position(self):
+        """(phase index, epochs done in it, stop flags) to start from."""
+        if self.checkpoint is None:
+            return 0, 0, False, False
+        pos = self.checkpoint["position"]
+        names = [p.name for p in self.phases]
+        if list(pos["phases"]) != names:
+            raise ValueError(
+                f"the checkpoint was written during a fit with phases {list(pos['phases'])}, "
+                f"but this fit has phases {names}; resume with the parameters of that fit."
+            )
+        return int(pos["phase"]), int(pos["epoch"]), bool(pos["stopped"]), bool(pos["stop_fit"])
+
+    def _run_phases(self):
+        est = self.estimator
+        start, first_epoch, stopped, stop_fit = self._start_position()
+        self.epochs_done = sum(p.n_epochs for p in self.phases[:start]) + first_epoch
+        self._notify("on_train_begin")
+        est._on_train_begin(self)
+        for p in range(start, len(self.phases)):
+            resuming = self.checkpoint is not None and p == start
+            self._run_phase(p, first_epoch if resuming else 0, resuming,
+                            stopped=resuming and stopped, stop_fit=resuming and stop_fit)
+            if self.stop_fit:
+                break
+        self._notify("on_train_end")
+
+    def _run_phase(self, index, first_epoch, resuming, *, stopped=False, stop_fit=False):
+        est = self.estimator
+        phase = self.phases[index]
+        self.phase, self.phase_index, self.epoch_in_phase = phase, index, first_epoch
+        # a phase that was stopped when the checkpoint was written runs no more epochs
+        self.should_stop, self.stop_fit, self.stop_reason = stopped, stop_fit, None
+        lr = est.learning_rate_init if phase.learning_rate is None else phase.learning_rate
+        for group in est.optimizer_.param_groups:
+            group["lr"] = group["initial_lr"] = lr
+        self._notify("on_phase_begin", phase=phase)
+        if resuming:
+            # after the callbacks built their schedulers: theirs and the optimizer's saved state win
+            self._apply_checkpoint()
+        # activation memory is measured on the first step of every phase
+        self._measure_saved = True
+        self._measure_cuda = est.device_.type == "cuda"
+        while self.epoch_in_phase < phase.n_epochs and not (self.should_stop or self.stop_fit):
+            self._run_epoch()
+        self._notify("on_phase_end", phase=phase)
+        if phase.check_convergence and not (self.should_stop or self.stop_fit):
+            warnings.warn(
+                f"{type(est).__name__}: maximum iterations ({phase.n_epochs}) reached in phase "
+                f"{phase.name!r} and the optimisation hasn't converged yet (the monitored "
+                "score still improving by more than tol); increase max_iter if accuracy matters.",
+                ConvergenceWarning,
+            )
+
+    def _apply_checkpoint(self):
+        est = self.estimator
+        est.optimizer_.load_state_dict(self.checkpoint["optimizer"])
+        states = self.checkpoint["callbacks"]
+        names = [type(c).__qualname__ for c in self.callbacks]
+        saved = [s["class"] for s in states]
+        if saved != names:
+            raise ValueError(
+                f"the checkpoint holds the state of callbacks {saved}, but this fit has "
+                f"{names}; resume with the same callbacks (and early_stopping, learning_rate, "
+                "verbose) as the interrupted fit."
+            )
+        for cb, s in zip(self.callbacks, states):
+            cb.load_state_dict(s["state"])
+
+    # --------------------------------------------------------------- epochs
+    def _run_epoch(self):
+        est = self.estimator
+        self.in_epoch = True
+        self._notify("on_epoch_begin", epoch=est.n_iter_ + 1)
+        est._on_epoch_begin(self)
+        record = {"epoch": est.n_iter_ + 1, "lr": float(est.optimizer_.param_groups[0]["lr"])}
+        start = time.perf_counter()
+        stats = self._train_epoch()
+        record.update(stats)
+        record["time"] = time.perf_counter() - start
+        if self.valid_indices is not None:
+            score = self._validation_score()
+            record["validation_score"] = score
+            est.validation_scores_.append(score)
+            est.best_validation_score_ = max(est.best_validation_score_, score)
+        est.n_iter_ += 1
+        self.epoch_in_phase += 1
+        est.loss_curve_.append(stats["loss"])
+        est.best_loss_ = min(est.best_loss_, stats["loss"])
+        est.history_.append(record)
+        est._on_epoch_end(self, record)
+        self.in_epoch = False
+        self._notify("on_epoch_end", epoch=est.n_iter_, logs=record)
+
+    def _train_loader(self):
+        est = self.estimator
+        batches = epoch_batches(self.train_indices, est.batch_size, est._rng.stream("batches"))
+        # the loader's generator only seeds workers; derived without drawing from any stream
+        seed = (est._rng.torch_seed * 1_000_003 + est.n_iter_) % (2**62)
+        return batches, make_loader(self.dataset, batches, num_workers=est.num_workers,
+                                    device=est.device_, seed=seed)
+
+    def _eval_loader(self, dataset, indices):
+        est = self.estimator
+        batches = [indices[b].tolist() for b in sequential_batches(len(indices),
+                                                                    max(est.batch_size, 256))]
+        return make_loader(dataset, batches, num_workers=est.num_workers, device=est.device_)
+
+    def _train_epoch(self):
+        est = self.estimator
+        est.module_.train()
+        batches, loader = self._train_loader()
+        totals, seen = {}, 0
+        for i, (X, y) in enumerate(loader):
+            X, y = to_device(X, est.device_), to_device(y, est.device_)
+            stats = self._measured_step(X, y)
+            n = len(batches[i])
+            seen += n
+            for key, value in stats.items():
+                if isinstance(value, torch.Tensor):
+                    value = value.detach().double()
+                totals[key] = totals.get(key, 0.0) + value * n
+            self._notify("on_batch_end", batch=i, logs=stats)
+        return {key: float(value / seen) for key, value in totals.items()}
+
+    def _validation_score(self):
+        est = self.estimator
+        data = self.dataset if self.split else self.validation
+        est.module_.eval()
+        outputs, targets = [], []
+        with torch.no_grad():
+            for X, y in self._eval_loader(data, self.valid_indices):
+                outputs.append(est._forward(to_device(X, est.device_)).float().cpu())
+                targets.append(y)
+        return float(est._validation_score(torch.cat(outputs), torch.cat(targets).numpy()))
+
+    # ---------------------------------------------------------------- steps
+    def _measured_step(self, X, y):
+        est = self.estimator
+        if self._measure_saved:
+            with SavedTensorMemory(est.module_.parameters()) as mem:
+                stats = self._step(X, y)
+            est.peak_activation_bytes_ = int(mem.peak_bytes)
+            self._measure_saved = False
+            return stats
+        if self._measure_cuda:
+            # measured after a warm-up step so optimizer state already exists
+            stats = {}
+            est.peak_cuda_memory_bytes_ = cuda_peak_memory(
+                lambda: stats.update(self._step(X, y)), est.device_)
+            self._measure_cuda = False
+            return stats
+        return self._step(X, y)
+
+    def _step(self, X, y):
+        """One optimisation step: every loss the estimator yields is backpropagated, then one step."""
+        est = self.estimator
+        est.optimizer_.zero_grad(set_to_none=True)
+        losses = iter(est._train_losses(X, y, self.phase))
+        stats, total = {}, None
+        while True:
+            # the forward (and the code after the previous yield) runs inside next()
+            with self._forward_context():
+                item = next(losses, None)
+            if item is None:
+                break
+            loss, terms = item
+            self._backward(loss)
+            stats.update(terms)
+            total = loss.detach() if total is None else total + loss.detach()
+        if total is None:
+            raise RuntimeError(f"{type(est).__name__}._train_losses yielded no loss.")
+        self._optimizer_step()
+        stats.setdefault("loss", total)
+        return stats
+
+    def _forward_context(self):
+        """Context of every training forward (the place for autocast)."""
+        return contextlib.nullcontext()
+
+    def _backward(self, loss):
+        """Backpropagate one loss (the place for gradient scaling)."""
+        loss.backward()
+
+    def _optimizer_step(self):
+        """Apply the accumulated gradients (the place for an unscale / step / update)."""
+        self.estimator.optimizer_.step()
+
+    # ------------------------------------------------------------ callbacks
+    def _notify(self, hook, **kwargs):
+        for callback in self.callbacks:
+            getattr(callback, hook)(self.estimator, trainer=self, **kwargs)
+
+    # ---------------------------------------------------------- checkpoints
+    def snapshot(self):
+        """Where the fit stands and the callbacks' states: what a checkpoint needs besides weights.
+
+        Returns
+        -------
+        state : dict or None
+            None while an epoch is running (a checkpoint is only resumable at
+            an epoch boundary).
+        """
+        if self.in_epoch:
+            return None
+        index = self.phase_index
+        epoch = self.epoch_in_phase
+        if self.phase is None:  # before the first phase began
+            index, epoch = 0, 0
+        return {
+            "position": {"phases": [p.name for p in self.phases], "phase": index, "epoch": epoch,
+                         "stopped": bool(self.should_stop), "stop_fit": bool(self.stop_fit)},
+            "split_seed": self.split_seed,
+            "callbacks": [{"class": type(c).__qualname__, "state": c.state_dict()}
+                          for c in self.callbacks],
+        }
