@@ -200,6 +200,16 @@ def build_optimizer(estimator, params):
         raise ValueError(f"solver={cls.__name__} rejected its arguments {kwargs}: {exc}") from exc
 
 
+def _callback_keys(names):
+    """``name#k``: the k-th callback of each class name, in order."""
+    seen = {}
+    keys = []
+    for name in names:
+        keys.append(f"{name}#{seen.get(name, 0)}")
+        seen[name] = seen.get(name, 0) + 1
+    return keys
+
+
 class Trainer:
     """Runs the training of one ``fit`` or ``partial_fit`` call.
 
@@ -427,17 +437,14 @@ class Trainer:
     def _apply_checkpoint(self):
         est = self.estimator
         est.optimizer_.load_state_dict(self.checkpoint["optimizer"])
-        states = self.checkpoint["callbacks"]
-        names = [type(c).__qualname__ for c in self.callbacks]
-        saved = [s["class"] for s in states]
-        if saved != names:
-            raise ValueError(
-                f"the checkpoint holds the state of callbacks {saved}, but this fit has "
-                f"{names}; resume with the same callbacks (and early_stopping, learning_rate, "
-                "verbose) as the interrupted fit."
-            )
-        for cb, s in zip(self.callbacks, states):
-            cb.load_state_dict(s["state"])
+        # a callback gets the state saved by the callback of its class at the same rank; one
+        # that was not there (or is gone, like the one that interrupted the fit) starts afresh
+        saved = dict(zip(_callback_keys(s["class"] for s in self.checkpoint["callbacks"]),
+                         (s["state"] for s in self.checkpoint["callbacks"])))
+        for key, callback in zip(_callback_keys(type(c).__qualname__ for c in self.callbacks),
+                                 self.callbacks):
+            if key in saved:
+                callback.load_state_dict(saved[key])
 
     # --------------------------------------------------------------- epochs
     def _run_epoch(self):

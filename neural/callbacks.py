@@ -37,6 +37,7 @@ import json
 import math
 import os
 import tempfile
+import warnings
 
 import torch
 
@@ -239,27 +240,9 @@ class EarlyStopping(Callback):
         self._best_state = None
 
     def on_phase_begin(self, estimator, **kwargs):
-        """Start counting afresh.
-
-        Parameters
-        ----------
-        estimator : BaseTorchEstimator
-            The estimator being trained.
-        **kwargs : dict
-            ``phase`` and ``trainer``.
-        """
         self._reset()
 
     def on_epoch_end(self, estimator, **kwargs):
-        """Update the count and stop the phase after ``patience`` epochs without improvement.
-
-        Parameters
-        ----------
-        estimator : BaseTorchEstimator
-            The estimator being trained.
-        **kwargs : dict
-            ``logs``, ``epoch`` and ``trainer``.
-        """
         trainer = kwargs["trainer"]
         if not trainer.phase.check_convergence:
             return
@@ -284,37 +267,14 @@ class EarlyStopping(Callback):
             trainer.stop_reason = f"{name} did not improve by {self.tol} for {self.patience} epochs"
 
     def on_phase_end(self, estimator, **kwargs):
-        """Load the best weights (``restore_best``).
-
-        Parameters
-        ----------
-        estimator : BaseTorchEstimator
-            The estimator being trained.
-        **kwargs : dict
-            ``phase`` and ``trainer``.
-        """
         if self.restore_best and self._best_state is not None:
             estimator.module_.load_state_dict(self._best_state)
 
     def state_dict(self):
-        """Best value, epoch, count and (with ``restore_best``) the best weights.
-
-        Returns
-        -------
-        state : dict
-            Plain data and tensors.
-        """
         return {"best": self.best_, "best_epoch": self.best_epoch_, "wait": self._wait,
                 "stopped_epoch": self.stopped_epoch_, "best_state": self._best_state}
 
     def load_state_dict(self, state):
-        """Restore :meth:`state_dict`.
-
-        Parameters
-        ----------
-        state : dict
-            As returned by :meth:`state_dict`.
-        """
         self.best_, self.best_epoch_ = state["best"], state["best_epoch"]
         self._wait, self.stopped_epoch_ = state["wait"], state["stopped_epoch"]
         self._best_state = state["best_state"]
@@ -377,6 +337,7 @@ class LRScheduler(Callback):
         _scheduler_class(policy)
         self.scheduler_ = None
         self._metric = None
+        self._restored = False
 
     def _arguments(self, cls, trainer):
         kwargs = dict(self.kwargs)
@@ -392,15 +353,6 @@ class LRScheduler(Callback):
         return kwargs
 
     def on_phase_begin(self, estimator, **kwargs):
-        """Build the scheduler of this phase.
-
-        Parameters
-        ----------
-        estimator : BaseTorchEstimator
-            The estimator being trained.
-        **kwargs : dict
-            ``phase`` and ``trainer``.
-        """
         trainer = kwargs["trainer"]
         self.scheduler_, self._metric = None, None
         if not trainer.phase.scheduled:
@@ -415,72 +367,38 @@ class LRScheduler(Callback):
             raise ValueError(f"LRScheduler could not build {cls.__name__}({arguments}): {exc}") from exc
 
     def _step(self):
-        if isinstance(self.scheduler_, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            self.scheduler_.step(self._metric)
-        else:
-            self.scheduler_.step()
+        with warnings.catch_warnings():
+            if self._restored:
+                # a restored scheduler's first step may precede this process's first optimizer
+                # step; torch warns about an order that only holds within one process
+                warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
+                self._restored = False
+            if isinstance(self.scheduler_, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                self.scheduler_.step(self._metric)
+            else:
+                self.scheduler_.step()
 
     def on_epoch_begin(self, estimator, **kwargs):
-        """Step a per-epoch schedule (from the phase's second epoch on).
-
-        Parameters
-        ----------
-        estimator : BaseTorchEstimator
-            The estimator being trained.
-        **kwargs : dict
-            ``epoch`` and ``trainer``.
-        """
         if (self.scheduler_ is not None and self.step_every == "epoch"
                 and kwargs["trainer"].epoch_in_phase > 0):
             self._step()
 
     def on_batch_end(self, estimator, **kwargs):
-        """Step a per-batch schedule.
-
-        Parameters
-        ----------
-        estimator : BaseTorchEstimator
-            The estimator being trained.
-        **kwargs : dict
-            ``batch``, ``logs`` and ``trainer``.
-        """
         if self.scheduler_ is not None and self.step_every == "batch":
             self._step()
 
     def on_epoch_end(self, estimator, **kwargs):
-        """Remember the monitored value (for ``ReduceLROnPlateau``).
-
-        Parameters
-        ----------
-        estimator : BaseTorchEstimator
-            The estimator being trained.
-        **kwargs : dict
-            ``epoch``, ``logs`` and ``trainer``.
-        """
         if isinstance(self.scheduler_, torch.optim.lr_scheduler.ReduceLROnPlateau):
             self._metric, _ = _monitored(kwargs["logs"], self.monitor, self)
 
     def state_dict(self):
-        """The scheduler's state and the remembered value.
-
-        Returns
-        -------
-        state : dict
-            Plain data and tensors.
-        """
         return {"scheduler": None if self.scheduler_ is None else self.scheduler_.state_dict(),
                 "metric": self._metric}
 
     def load_state_dict(self, state):
-        """Restore :meth:`state_dict` (the scheduler of the current phase exists).
-
-        Parameters
-        ----------
-        state : dict
-            As returned by :meth:`state_dict`.
-        """
         if self.scheduler_ is not None and state["scheduler"] is not None:
             self.scheduler_.load_state_dict(state["scheduler"])
+            self._restored = True
         self._metric = state["metric"]
 
 
@@ -532,27 +450,9 @@ class Checkpoint(Callback):
         self.saved_ = []
 
     def on_train_begin(self, estimator, **kwargs):
-        """Create the folder.
-
-        Parameters
-        ----------
-        estimator : BaseTorchEstimator
-            The estimator being trained.
-        **kwargs : dict
-            ``trainer``.
-        """
         os.makedirs(self.dirname, exist_ok=True)
 
     def on_epoch_end(self, estimator, **kwargs):
-        """Write ``best.pt`` and / or ``epoch_NNNN.pt``.
-
-        Parameters
-        ----------
-        estimator : BaseTorchEstimator
-            The estimator being trained.
-        **kwargs : dict
-            ``epoch``, ``logs`` and ``trainer``.
-        """
         epoch = kwargs["epoch"]
         if self.save_best:
             value, name = _monitored(kwargs["logs"], self.monitor, self)
@@ -569,23 +469,9 @@ class Checkpoint(Callback):
         self.saved_.append(path)
 
     def state_dict(self):
-        """The best value and its epoch.
-
-        Returns
-        -------
-        state : dict
-            Plain data.
-        """
         return {"best": self.best_, "best_epoch": self.best_epoch_}
 
     def load_state_dict(self, state):
-        """Restore :meth:`state_dict`.
-
-        Parameters
-        ----------
-        state : dict
-            As returned by :meth:`state_dict`.
-        """
         self.best_, self.best_epoch_ = state["best"], state["best_epoch"]
 
 
@@ -608,15 +494,6 @@ class ProgressBar(Callback):
         self._bar = None
 
     def on_train_begin(self, estimator, **kwargs):
-        """Open the bar.
-
-        Parameters
-        ----------
-        estimator : BaseTorchEstimator
-            The estimator being trained.
-        **kwargs : dict
-            ``trainer``.
-        """
         from tqdm.auto import tqdm
 
         self._close()
@@ -626,15 +503,6 @@ class ProgressBar(Callback):
                          desc=type(estimator).__name__, leave=self.leave, **self.tqdm_kwargs)
 
     def on_epoch_end(self, estimator, **kwargs):
-        """Advance and show the loss (and validation score).
-
-        Parameters
-        ----------
-        estimator : BaseTorchEstimator
-            The estimator being trained.
-        **kwargs : dict
-            ``epoch``, ``logs`` and ``trainer``.
-        """
         if self._bar is None:
             return
         logs = kwargs["logs"]
@@ -645,15 +513,6 @@ class ProgressBar(Callback):
         self._bar.update(1)
 
     def on_train_end(self, estimator, **kwargs):
-        """Close the bar.
-
-        Parameters
-        ----------
-        estimator : BaseTorchEstimator
-            The trained estimator.
-        **kwargs : dict
-            ``trainer``.
-        """
         self._close()
 
     def _close(self):
@@ -706,15 +565,6 @@ class CSVLogger(Callback):
         self.path = os.fspath(path)
 
     def on_epoch_end(self, estimator, **kwargs):
-        """Rewrite the file from ``history_``.
-
-        Parameters
-        ----------
-        estimator : BaseTorchEstimator
-            The estimator being trained.
-        **kwargs : dict
-            ``epoch``, ``logs`` and ``trainer``.
-        """
         columns = []
         for record in estimator.history_:
             columns += [k for k in record if k not in columns]
@@ -749,26 +599,8 @@ class JSONLinesLogger(Callback):
         return json.dumps({k: _plain(v) for k, v in record.items()}) + "\n"
 
     def on_train_begin(self, estimator, **kwargs):
-        """Rewrite the file with the history so far.
-
-        Parameters
-        ----------
-        estimator : BaseTorchEstimator
-            The estimator being trained.
-        **kwargs : dict
-            ``trainer``.
-        """
         _write_atomic(self.path, "".join(self._line(r) for r in estimator.history_))
 
     def on_epoch_end(self, estimator, **kwargs):
-        """Append the epoch's record.
-
-        Parameters
-        ----------
-        estimator : BaseTorchEstimator
-            The estimator being trained.
-        **kwargs : dict
-            ``epoch``, ``logs`` and ``trainer``.
-        """
         with open(self.path, "a") as f:
             f.write(self._line(kwargs["logs"]))

@@ -1,12 +1,38 @@
-"""Image data available offline: synthetic shapes and scikit-learn's digits."""
+"""Data available offline, and lazy datasets of the user's own files.
+
+Generators and loaders: synthetic shapes and scikit-learn's digits (image
+classification). Lazy map-style :class:`torch.utils.data.Dataset` classes
+read the user's files one item at a time, so data larger than memory can be
+passed to any estimator's ``fit``: :class:`ImageFolderDataset` (classified
+images), :class:`SegmentationFolderDataset` (images and masks),
+:class:`VideoFolderDataset` (videos of frames and masks),
+:class:`TextFolderDataset` and :class:`JSONLinesTextDataset` (labelled texts).
+The in-memory folder loaders of the model packages stack these items, so a fit
+on a dataset equals the fit on the loaded arrays.
+"""
+
+import json
+import os
 
 import numpy as np
 import torch
 from sklearn.datasets import load_digits
 from sklearn.utils import check_random_state
 from torch.nn import functional as F
+from torch.utils.data import Dataset
 
-__all__ = ["SHAPE_NAMES", "make_shapes", "load_digits_images"]
+from ._files import IMAGE_EXT, check_folder, list_files, read_frame, read_image
+
+__all__ = [
+    "SHAPE_NAMES",
+    "make_shapes",
+    "load_digits_images",
+    "ImageFolderDataset",
+    "SegmentationFolderDataset",
+    "VideoFolderDataset",
+    "TextFolderDataset",
+    "JSONLinesTextDataset",
+]
 
 SHAPE_NAMES = (
     "horizontal bar",
@@ -158,3 +184,279 @@ def load_digits_images(image_size=32):
     images = torch.from_numpy(digits.images.astype(np.float32) / 16.0)[:, None]
     X = F.interpolate(images, size=(image_size, image_size), mode="bilinear", align_corners=False)
     return X.clamp(0.0, 1.0).numpy(), digits.target.astype(np.int64)
+
+
+# ------------------------------------------------------------------ lazy folder datasets
+def _image_to_chw(img):
+    """An image array as float32 (C, H, W); 8-bit images scaled to [0, 1]."""
+    img = np.asarray(img)
+    scale = 255.0 if img.dtype == np.uint8 else 1.0
+    if img.ndim == 2:
+        img = img[None]
+    elif img.ndim == 3 and img.shape[-1] in (1, 3, 4) and img.shape[0] not in (1, 3, 4):
+        img = img.transpose(2, 0, 1)
+    return img.astype(np.float32) / scale
+
+
+class ImageFolderDataset(Dataset):
+    """Labelled images in one sub-folder per class, read one at a time.
+
+    Layout ``root/<class name>/<image>`` (PNG, JPEG, BMP, TIFF or ``.npy``).
+    Item ``i`` is ``(image, label)``: a float32 array (C, H, W), 8-bit images
+    scaled to [0, 1], and the class name. Pass it to
+    ``LocalLearningClassifier.fit`` (or any image classifier of
+    :mod:`neural`): the fit equals the fit on the same images in memory.
+
+    Parameters
+    ----------
+    root : str or path-like
+        Folder of class folders.
+    image_size : int or None, default=None
+        Resize images (bilinear) to ``image_size`` square; None keeps them.
+
+    Attributes
+    ----------
+    classes : list of str
+        Class folder names, sorted.
+    targets : ndarray of str
+        Label of every item (read without opening the images).
+    files : list of str
+        Path of every item.
+    """
+
+    def __init__(self, root, *, image_size=None):
+        check_folder(root, "root")
+        self.root = os.fspath(root)
+        self.image_size = image_size
+        self.classes = sorted(d for d in os.listdir(self.root)
+                              if os.path.isdir(os.path.join(self.root, d)))
+        self.files, labels = [], []
+        for label in self.classes:
+            for path in list_files(os.path.join(self.root, label)).values():
+                self.files.append(path)
+                labels.append(label)
+        if not self.files:
+            raise ValueError(f"root={self.root!r} holds no class folders with image files "
+                             f"{IMAGE_EXT}.")
+        self.targets = np.asarray(labels)
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, i):
+        img = read_image(self.files[i], size=self.image_size)
+        return _image_to_chw(img), self.targets[i]
+
+
+class SegmentationFolderDataset(Dataset):
+    """Images and their label masks, paired by file name, read one at a time.
+
+    Item ``i`` is ``(image, mask)``: float32 (C, H, W) (8-bit scaled to
+    [0, 1]) and int64 (H, W) class indices. :func:`neural.segmentation.load_segmentation_folder`
+    stacks these items in memory; ``DToPSegmenter.fit`` takes the dataset itself.
+
+    Parameters
+    ----------
+    image_dir : str or path-like
+        Folder of images (PNG, JPEG, BMP, TIFF, or ``.npy`` arrays of shape
+        (H, W), (H, W, C) or (C, H, W)).
+    mask_dir : str or path-like
+        Folder of masks with the same file stems: single-channel images of
+        class indices (grayscale or palette PNG) or ``.npy`` integer arrays.
+    image_size : int or None, default=None
+        Resize images (bilinear) and masks (nearest) to ``image_size`` square.
+
+    Attributes
+    ----------
+    stems : list of str
+        File stems of the items, sorted.
+    """
+
+    def __init__(self, image_dir, mask_dir, *, image_size=None):
+        check_folder(image_dir, "image_dir")
+        check_folder(mask_dir, "mask_dir")
+        self.image_size = image_size
+        images, masks = list_files(image_dir), list_files(mask_dir)
+        if not images:
+            raise ValueError(f"image_dir={os.fspath(image_dir)!r} holds no image files "
+                             f"{IMAGE_EXT}.")
+        missing = sorted(set(images) - set(masks))
+        if missing:
+            raise ValueError(f"{len(missing)} images have no mask of the same name in mask_dir, "
+                             f"e.g. {missing[:3]}.")
+        self.stems = list(images)
+        self._pairs = [(images[s], masks[s]) for s in self.stems]
+
+    def __len__(self):
+        return len(self._pairs)
+
+    def __getitem__(self, i):
+        image_path, mask_path = self._pairs[i]
+        img = _image_to_chw(read_image(image_path, size=self.image_size))
+        m = np.asarray(read_image(mask_path, mask=True, size=self.image_size))
+        if m.ndim != 2:
+            raise ValueError(f"{mask_path}: mask must be 2-D (H, W); got shape {m.shape}.")
+        if m.shape != img.shape[1:]:
+            raise ValueError(f"{self.stems[i]}: image of size {img.shape[1:]} but mask of size "
+                             f"{m.shape}.")
+        return img, m.astype(np.int64)
+
+
+class VideoFolderDataset(Dataset):
+    """Videos stored as folders of frames with masks, read one video at a time.
+
+    Layout: one sub-folder per video under ``path``, each holding
+    ``frames_dir/`` and ``masks_dir/`` with the same file names (frames in
+    sorted file-name order). Item ``i`` is ``(frames, masks)``: float32
+    (n_frames, H, W) gray frames (8-bit scaled to [0, 1]) and uint8 binary
+    masks. :func:`neural.video.load_ultrasound_folder` lists these items in
+    memory; ``ASTRSegmenter.fit`` takes the dataset itself.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Folder of video folders.
+    frames_dir, masks_dir : str, default="frames", "masks"
+        Names of the sub-folders of every video folder.
+
+    Attributes
+    ----------
+    names : list of str
+        Video folder names, sorted.
+    """
+
+    def __init__(self, path, *, frames_dir="frames", masks_dir="masks"):
+        check_folder(path, "path")
+        self.names, self._videos = [], []
+        for name in sorted(os.listdir(path)):
+            vdir = os.path.join(path, name)
+            if not os.path.isdir(vdir):
+                continue
+            fdir, mdir = os.path.join(vdir, frames_dir), os.path.join(vdir, masks_dir)
+            if not (os.path.isdir(fdir) and os.path.isdir(mdir)):
+                raise ValueError(f"video folder {vdir!r} must hold '{frames_dir}/' and "
+                                 f"'{masks_dir}/' sub-folders.")
+            frames, masks = list_files(fdir), list_files(mdir)
+            if not frames:
+                raise ValueError(f"{fdir!r} holds no frame files {IMAGE_EXT}.")
+            missing = [os.path.basename(f) for s, f in frames.items() if s not in masks]
+            if missing:
+                raise ValueError(f"{len(missing)} frames of {name!r} have no mask of the same "
+                                 f"name in {mdir!r}, e.g. {missing[:3]}.")
+            self.names.append(name)
+            self._videos.append([(f, masks[s]) for s, f in frames.items()])
+        if not self._videos:
+            raise ValueError(f"path={os.fspath(path)!r} holds no video folders.")
+
+    def __len__(self):
+        return len(self._videos)
+
+    def __getitem__(self, i):
+        frames, masks = [], []
+        for frame_path, mask_path in self._videos[i]:
+            img = read_frame(frame_path)
+            m = read_frame(mask_path, mask=True)
+            if img.shape != m.shape:
+                raise ValueError(f"{frame_path}: frame of size {img.shape} but mask of size "
+                                 f"{m.shape}.")
+            scale = 255.0 if img.dtype == np.uint8 or img.max() > 1 else 1.0
+            frames.append(img.astype(np.float32) / scale)
+            masks.append((m > 0).astype(np.uint8))
+        if len({f.shape for f in frames}) > 1:
+            raise ValueError(f"frames of {self.names[i]!r} have different sizes "
+                             f"{sorted({f.shape for f in frames})}.")
+        return np.stack(frames), np.stack(masks)
+
+
+class TextFolderDataset(Dataset):
+    """Labelled texts, one UTF-8 file per text in one sub-folder per label, read on access.
+
+    Layout ``root/<label>/<name>.txt``. Item ``i`` is ``(text, label)``; pass
+    it to ``P2CClassifier.fit`` (with ``soft_labels`` / ``preferences``
+    indexed like the items, if any).
+
+    Parameters
+    ----------
+    root : str or path-like
+        Folder of label folders.
+    suffix : str, default=".txt"
+        Extension of the text files.
+
+    Attributes
+    ----------
+    classes : list of str
+        Label folder names, sorted.
+    targets : ndarray of str
+        Label of every item.
+    files : list of str
+        Path of every item.
+    """
+
+    def __init__(self, root, *, suffix=".txt"):
+        check_folder(root, "root")
+        self.root = os.fspath(root)
+        self.classes = sorted(d for d in os.listdir(self.root)
+                              if os.path.isdir(os.path.join(self.root, d)))
+        self.files, labels = [], []
+        for label in self.classes:
+            folder = os.path.join(self.root, label)
+            for f in sorted(os.listdir(folder)):
+                if f.endswith(suffix):
+                    self.files.append(os.path.join(folder, f))
+                    labels.append(label)
+        if not self.files:
+            raise ValueError(f"root={self.root!r} holds no label folders with {suffix} files.")
+        self.targets = np.asarray(labels)
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, i):
+        with open(self.files[i], encoding="utf-8") as f:
+            return f.read(), self.targets[i]
+
+
+class JSONLinesTextDataset(Dataset):
+    """``(text, label)`` items of a JSON-lines file, each line parsed when read.
+
+    The file is scanned once for line offsets; the same records as
+    :func:`neural.text.load_text_jsonl` (without annotations).
+
+    Parameters
+    ----------
+    path : str or path-like
+        One JSON object per line (blank lines are skipped).
+    text_key : str, default="text"
+        Key of the text.
+    label_key : str, default="label"
+        Key of the label.
+    """
+
+    def __init__(self, path, *, text_key="text", label_key="label"):
+        self.path = os.fspath(path)
+        self.text_key, self.label_key = text_key, label_key
+        self._offsets = []
+        with open(self.path, "rb") as f:
+            offset = 0
+            for line in f:
+                if line.strip():
+                    self._offsets.append(offset)
+                offset += len(line)
+        if not self._offsets:
+            raise ValueError(f"{self.path!r} holds no records.")
+
+    def __len__(self):
+        return len(self._offsets)
+
+    def __getitem__(self, i):
+        with open(self.path, "rb") as f:
+            f.seek(self._offsets[i])
+            line = f.readline().decode("utf-8")
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{self.path!r} record {i} is not JSON: {exc}") from None
+        if not isinstance(rec, dict) or self.text_key not in rec or self.label_key not in rec:
+            raise ValueError(f"{self.path!r} record {i} lacks {self.text_key!r} or "
+                             f"{self.label_key!r}.")
+        return str(rec[self.text_key]), rec[self.label_key]

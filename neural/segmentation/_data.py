@@ -1,9 +1,9 @@
 """Offline segmentation data: a synthetic generator and a loader for image/mask folders."""
 
-import os
-
 import numpy as np
 from sklearn.utils import check_random_state, check_scalar
+
+from ..datasets import SegmentationFolderDataset
 
 __all__ = ["make_segmentation", "load_segmentation_folder"]
 
@@ -107,32 +107,6 @@ def make_segmentation(n_samples=200, *, image_size=32, n_classes=4, max_shapes=3
     return X, masks
 
 
-_IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".npy")
-
-
-def _read(path, *, mask, size):
-    if path.lower().endswith(".npy"):
-        arr = np.load(path, allow_pickle=False)
-        if size is not None and arr.shape[:2] != (size, size) and arr.shape[-2:] != (size, size):
-            raise ValueError(f"{path}: .npy files are not resized; got shape {arr.shape}, "
-                             f"image_size={size}.")
-        return arr
-    from PIL import Image
-
-    with Image.open(path) as im:
-        if mask:
-            if im.mode not in ("L", "P", "I", "I;16", "1"):
-                raise ValueError(
-                    f"{path}: mask has mode {im.mode!r}; masks must be single-channel images "
-                    "holding class indices (grayscale or palette PNG) or .npy arrays."
-                )
-        else:
-            im = im.convert("RGB") if im.mode not in ("L", "RGB") else im
-        if size is not None and im.size != (size, size):
-            im = im.resize((size, size), Image.NEAREST if mask else Image.BILINEAR)
-        return np.asarray(im)
-
-
 def load_segmentation_folder(image_dir, mask_dir, *, image_size=None):
     """Load user images and their label masks, paired by file name (without extension).
 
@@ -151,7 +125,8 @@ def load_segmentation_folder(image_dir, mask_dir, *, image_size=None):
     Returns
     -------
     X : ndarray of shape (n_images, C, H, W), float32
-        Images; 8-bit images are scaled to [0, 1].
+        Images; 8-bit images are scaled to [0, 1] (the items of
+        :class:`neural.datasets.SegmentationFolderDataset`, stacked).
     masks : ndarray of shape (n_images, H, W), int64
         Class index of every pixel.
 
@@ -161,42 +136,10 @@ def load_segmentation_folder(image_dir, mask_dir, *, image_size=None):
         If a folder is missing or empty, an image has no mask, sizes differ
         and ``image_size`` is None, or a mask is not single-channel.
     """
-    for name, folder in (("image_dir", image_dir), ("mask_dir", mask_dir)):
-        if not os.path.isdir(folder):
-            raise ValueError(f"{name}={os.fspath(folder)!r} is not a folder.")
-
-    def listing(folder):
-        files = {}
-        for f in sorted(os.listdir(folder)):
-            stem, ext = os.path.splitext(f)
-            if ext.lower() in _IMAGE_EXT:
-                files[stem] = os.path.join(folder, f)
-        return files
-
-    images, masks = listing(image_dir), listing(mask_dir)
-    if not images:
-        raise ValueError(f"image_dir={os.fspath(image_dir)!r} holds no image files {_IMAGE_EXT}.")
-    missing = sorted(set(images) - set(masks))
-    if missing:
-        raise ValueError(f"{len(missing)} images have no mask of the same name in mask_dir, "
-                         f"e.g. {missing[:3]}.")
-    X, Y = [], []
-    for stem, path in images.items():
-        img = np.asarray(_read(path, mask=False, size=image_size))
-        scale = 255.0 if img.dtype == np.uint8 else 1.0
-        if img.ndim == 2:
-            img = img[None]
-        elif img.ndim == 3 and img.shape[-1] in (1, 3, 4) and img.shape[0] not in (1, 3, 4):
-            img = img.transpose(2, 0, 1)
-        m = np.asarray(_read(masks[stem], mask=True, size=image_size))
-        if m.ndim != 2:
-            raise ValueError(f"{masks[stem]}: mask must be 2-D (H, W); got shape {m.shape}.")
-        if m.shape != img.shape[1:]:
-            raise ValueError(f"{stem}: image of size {img.shape[1:]} but mask of size {m.shape}.")
-        X.append(img.astype(np.float32) / scale)
-        Y.append(m.astype(np.int64))
-    shapes = {x.shape for x in X}
+    data = SegmentationFolderDataset(image_dir, mask_dir, image_size=image_size)
+    items = [data[i] for i in range(len(data))]
+    shapes = {x.shape for x, _ in items}
     if len(shapes) > 1:
         raise ValueError(f"images have different shapes {sorted(shapes)}; pass image_size= to "
                          "resize them to one size.")
-    return np.stack(X), np.stack(Y)
+    return np.stack([x for x, _ in items]), np.stack([m for _, m in items])

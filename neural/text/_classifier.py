@@ -661,5 +661,8 @@ class _DatasetTexts:
         return self._item(i)[0]
 
     def labels(self):
-        """Every item's label (one pass)."""
+        """Every item's label (its ``targets`` attribute, else one pass)."""
+        targets = getattr(self.dataset, "targets", None)
+        if targets is not None and len(targets) == len(self):
+            return np.asarray(targets)
         return np.asarray([self._item(i)[1] for i in range(len(self))])

@@ -1,17 +1,13 @@
 """Offline ultrasound video data: a synthetic generator and a loader for frame folders."""
 
-import os
-
 import numpy as np
 from sklearn.utils import check_random_state, check_scalar
 
 from .._utils import check_option
+from ..datasets import VideoFolderDataset
 from ._scan import linear_to_sector
 
 __all__ = ["make_ultrasound_videos", "load_ultrasound_folder"]
-
-_IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".npy")
-
 
 def _smooth_noise(rng, size, n_waves=4):
     """Low-frequency texture in [0, 1]: a sum of random plane waves."""
@@ -128,22 +124,6 @@ def make_ultrasound_videos(n_videos=20, *, n_frames=8, image_size=32, scan_mode=
     return videos, masks, modes
 
 
-def _read(path, *, mask):
-    if path.lower().endswith(".npy"):
-        a = np.load(path)
-    else:
-        from PIL import Image
-
-        with Image.open(path) as im:
-            a = np.asarray(im.convert("L"))
-    a = np.asarray(a)
-    if a.ndim == 3 and a.shape[-1] in (1, 3, 4):  # (H, W, C) -> gray
-        a = a[..., :3].mean(-1) if not mask else a[..., 0]
-    if a.ndim != 2:
-        raise ValueError(f"{path}: expected a 2-D frame (H, W); got shape {a.shape}.")
-    return a
-
-
 def load_ultrasound_folder(path, *, frames_dir="frames", masks_dir="masks"):
     """Load user videos stored as folders of frames with masks.
 
@@ -180,44 +160,8 @@ def load_ultrasound_folder(path, *, frames_dir="frames", masks_dir="masks"):
     ValueError
         If a folder is missing or empty, a frame has no mask, or sizes differ.
     """
-    if not os.path.isdir(path):
-        raise ValueError(f"path={os.fspath(path)!r} is not a folder.")
-    videos, masks, names = [], [], []
-    for name in sorted(os.listdir(path)):
-        vdir = os.path.join(path, name)
-        if not os.path.isdir(vdir):
-            continue
-        fdir, mdir = os.path.join(vdir, frames_dir), os.path.join(vdir, masks_dir)
-        if not (os.path.isdir(fdir) and os.path.isdir(mdir)):
-            raise ValueError(f"video folder {vdir!r} must hold '{frames_dir}/' and "
-                             f"'{masks_dir}/' sub-folders.")
-        files = [f for f in sorted(os.listdir(fdir)) if os.path.splitext(f)[1].lower() in _IMAGE_EXT]
-        if not files:
-            raise ValueError(f"{fdir!r} holds no frame files {_IMAGE_EXT}.")
-        mfiles = {os.path.splitext(f)[0]: f for f in os.listdir(mdir)
-                  if os.path.splitext(f)[1].lower() in _IMAGE_EXT}
-        missing = [f for f in files if os.path.splitext(f)[0] not in mfiles]
-        if missing:
-            raise ValueError(f"{len(missing)} frames of {name!r} have no mask of the same name "
-                             f"in {mdir!r}, e.g. {missing[:3]}.")
-        F_, M_ = [], []
-        for f in files:
-            img = _read(os.path.join(fdir, f), mask=False)
-            m = _read(os.path.join(mdir, mfiles[os.path.splitext(f)[0]]), mask=True)
-            if img.shape != m.shape:
-                raise ValueError(f"{name}/{f}: frame of size {img.shape} but mask of size "
-                                 f"{m.shape}.")
-            scale = 255.0 if img.dtype == np.uint8 or img.max() > 1 else 1.0
-            F_.append(img.astype(np.float32) / scale)
-            M_.append((m > 0).astype(np.uint8))
-        shapes = {f.shape for f in F_}
-        if len(shapes) > 1:
-            raise ValueError(f"frames of {name!r} have different sizes {sorted(shapes)}.")
-        videos.append(np.stack(F_))
-        masks.append(np.stack(M_))
-        names.append(name)
-    if not videos:
-        raise ValueError(f"path={os.fspath(path)!r} holds no video folders.")
-    if len({v.shape[1:] for v in videos}) > 1:
+    data = VideoFolderDataset(path, frames_dir=frames_dir, masks_dir=masks_dir)
+    items = [data[i] for i in range(len(data))]
+    if len({v.shape[1:] for v, _ in items}) > 1:
         raise ValueError("videos have different frame sizes; resize them to one size first.")
-    return videos, masks, names
+    return [v for v, _ in items], [m for _, m in items], list(data.names)
