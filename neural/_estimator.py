@@ -778,7 +778,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
 
         Parameters
         ----------
-        X : array-like or torch.Tensor
+        X : array-like, list or torch.Tensor
             Input in the model's format (see the class docstring).
 
         Returns
@@ -786,27 +786,28 @@ class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             Probabilities, columns in the order of ``classes_``.
         """
-        check_is_fitted(self, "module_")
-        X, _ = self._validate(X, reset=False)
-        logits = self._predict_outputs(X).double()
-        return torch.softmax(logits, dim=1).numpy()
+        return torch.softmax(self._logits(X).double(), dim=1).numpy()
 
     def predict(self, X):
         """Predicted labels.
 
         Parameters
         ----------
-        X : array-like or torch.Tensor
-            Input in the model's format (see the class docstring).
+        X : array-like, list or torch.Tensor
+            As in :meth:`predict_proba`.
 
         Returns
         -------
         y : ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
+        labels = self._logits(X).argmax(1).numpy()
+        return self.classes_[labels]
+
+    def _logits(self, X):
         check_is_fitted(self, "module_")
         X, _ = self._validate(X, reset=False)
-        return self.classes_[self._predict_outputs(X).argmax(1).numpy()]
+        return self._predict_outputs(X)
 
     def _fitted_metadata(self):
         meta = super()._fitted_metadata()

@@ -110,17 +110,18 @@ def make_segmentation(n_samples=200, *, image_size=32, n_classes=4, max_shapes=3
 def load_segmentation_folder(image_dir, mask_dir, *, image_size=None):
     """Load user images and their label masks, paired by file name (without extension).
 
+    The items of :class:`neural.datasets.SegmentationFolderDataset` (which
+    reads the files lazily and describes the formats), stacked in memory.
+
     Parameters
     ----------
     image_dir : str or path-like
-        Folder of images (PNG, JPEG, BMP, TIFF, or ``.npy`` arrays of shape
-        (H, W), (H, W, C) or (C, H, W)).
+        Folder of images.
     mask_dir : str or path-like
-        Folder of masks with the same file stems: single-channel images of
-        class indices (grayscale or palette PNG) or ``.npy`` integer arrays.
+        Folder of masks with the same file stems.
     image_size : int or None, default=None
-        Resize images (bilinear) and masks (nearest) to ``image_size`` square;
-        None requires every image to have the same size already.
+        Common square size to resize to; None requires every image to have
+        the same size already.
 
     Returns
     -------

@@ -523,36 +523,6 @@ class P2CClassifier(BaseTorchClassifier):
         yield total, stats
 
     # ------------------------------------------------------------ inference
-    def predict_proba(self, X):
-        """Class probabilities (softmax of the classification head).
-
-        Parameters
-        ----------
-        X : list, tuple, ndarray or Series of str of shape (n_samples,)
-            Texts.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Probabilities, columns in the order of ``classes_``.
-        """
-        return super().predict_proba(X)
-
-    def predict(self, X):
-        """Predicted labels.
-
-        Parameters
-        ----------
-        X : list, tuple, ndarray or Series of str of shape (n_samples,)
-            Texts.
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,)
-            Labels from ``classes_``.
-        """
-        return super().predict(X)
-
     def score(self, X, y, sample_weight=None):
         """Mean accuracy on texts ``X`` and labels ``y``.
 

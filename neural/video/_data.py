@@ -127,22 +127,16 @@ def make_ultrasound_videos(n_videos=20, *, n_frames=8, image_size=32, scan_mode=
 def load_ultrasound_folder(path, *, frames_dir="frames", masks_dir="masks"):
     """Load user videos stored as folders of frames with masks.
 
-    Layout: one sub-folder per video under ``path``, each holding
-    ``frames_dir/`` and ``masks_dir/`` with the same file names (frames are
-    ordered by sorted file name)::
-
-        path/video_01/frames/0001.png   path/video_01/masks/0001.png
-        path/video_01/frames/0002.png   ...
-
-    Frames are read as gray (PNG, JPEG, BMP, TIFF or ``.npy``); masks are
-    binarised (``> 0``).
+    The items of :class:`neural.datasets.VideoFolderDataset` (which reads
+    one video at a time and describes the layout: ``path/<video>/frames/``
+    and ``path/<video>/masks/``), listed in memory.
 
     Parameters
     ----------
     path : str or path-like
         Folder of video folders.
     frames_dir, masks_dir : str, default="frames", "masks"
-        Names of the sub-folders of every video folder.
+        Sub-folder names.
 
     Returns
     -------

@@ -330,8 +330,8 @@ class ASTRSegmenter(BaseTorchEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_videos, n_frames, [C,] H, W), or list of videos
-            Videos.
+        X : array-like or list of videos
+            As in :meth:`predict_proba`.
 
         Returns
         -------
@@ -348,8 +348,8 @@ class ASTRSegmenter(BaseTorchEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_videos, n_frames, [C,] H, W), or list of videos
-            Videos.
+        X : array-like or list of videos
+            Videos, in any format :meth:`predict_proba` takes.
 
         Returns
         -------

@@ -8,6 +8,7 @@ validate = pytest.importorskip("numpydoc.validate").validate
 
 import neural  # noqa: E402
 import neural.backbones  # noqa: E402
+import neural.callbacks  # noqa: E402
 import neural.datasets  # noqa: E402
 import neural.local  # noqa: E402
 import neural.memory  # noqa: E402
@@ -18,7 +19,8 @@ IGNORED = {"ES01", "SA01", "EX01", "GL08", "RT02"}
 
 def public_names():
     names = set()
-    for mod in (neural, neural.local, neural.backbones, neural.datasets, neural.memory):
+    for mod in (neural, neural.local, neural.backbones, neural.callbacks, neural.datasets,
+                neural.memory):
         for name in mod.__all__:
             obj = getattr(mod, name)
             if not (inspect.isclass(obj) or inspect.isfunction(obj)):
