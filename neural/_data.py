@@ -210,7 +210,12 @@ def sequential_batches(n, batch_size):
 
 
 def make_loader(dataset, batches, *, num_workers=0, device=None, seed=0):
-    """The DataLoader of every pass over data: training, validation, prediction.
+    """The loader of every pass over data: training, validation, prediction.
+
+    With worker processes it is a :class:`~torch.utils.data.DataLoader`
+    over the planned batches; in the calling process (``num_workers=0``) an
+    equivalent lighter iterator (same batches, same collation, pinned memory
+    for CUDA), which saves the DataLoader's per-batch cost on small batches.
 
     Parameters
     ----------
@@ -228,9 +233,12 @@ def make_loader(dataset, batches, *, num_workers=0, device=None, seed=0):
 
     Returns
     -------
-    loader : torch.utils.data.DataLoader
+    loader : iterable
         Yields ``(x, y)`` batches on the host.
     """
+    pin = device is not None and device.type == "cuda"
+    if num_workers == 0:
+        return _InProcessLoader(dataset, batches, pin)
     generator = torch.Generator()
     generator.manual_seed(int(seed))
     return DataLoader(
@@ -238,9 +246,38 @@ def make_loader(dataset, batches, *, num_workers=0, device=None, seed=0):
         batch_sampler=batches,
         collate_fn=collate,
         num_workers=num_workers,
-        pin_memory=device is not None and device.type == "cuda",
+        pin_memory=pin,
         generator=generator,
     )
+
+
+class _InProcessLoader:
+    """What a single-process DataLoader does: fetch a batch, collate it, pin it if asked."""
+
+    def __init__(self, dataset, batches, pin):
+        self.dataset, self.batches, self.pin = dataset, batches, pin
+        self._batched = callable(getattr(dataset, "__getitems__", None))
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __iter__(self):
+        for batch in self.batches:
+            items = (self.dataset.__getitems__(batch) if self._batched
+                     else [self.dataset[i] for i in batch])
+            out = collate(items)
+            yield _pin(out) if self.pin else out
+
+
+def _pin(batch):
+    """Page-locked copies of the tensors of a batch (fast, asynchronous copies to CUDA)."""
+    if isinstance(batch, torch.Tensor):
+        return batch.pin_memory()
+    if isinstance(batch, dict):
+        return {k: _pin(v) for k, v in batch.items()}
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(_pin(v) for v in batch)
+    return batch
 
 
 def iter_items(dataset, num_workers=0):

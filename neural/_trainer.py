@@ -489,6 +489,9 @@ class Trainer:
         est = self.estimator
         est.module_.train()
         batches, loader = self._train_loader()
+        # on the CPU a stat becomes a float at once (cheapest); on an accelerator it stays a
+        # tensor summed on the device, so that no step waits for a host synchronisation
+        on_host = est.device_.type == "cpu"
         totals, seen = {}, 0
         for i, (X, y) in enumerate(loader):
             X, y = to_device(X, est.device_), to_device(y, est.device_)
@@ -497,7 +500,7 @@ class Trainer:
             seen += n
             for key, value in stats.items():
                 if isinstance(value, torch.Tensor):
-                    value = value.detach().double()
+                    value = float(value) if on_host else value.detach().double()
                 totals[key] = totals.get(key, 0.0) + value * n
             self._notify("on_batch_end", batch=i, logs=stats)
         return {key: float(value / seen) for key, value in totals.items()}
