@@ -103,7 +103,8 @@ def _entries(items):
     lines = []
     for head, text in items:
         lines.append(head)
-        lines += textwrap.wrap(text, 76, initial_indent="    ", subsequent_indent="    ")
+        lines += textwrap.wrap(text, 76, initial_indent="    ", subsequent_indent="    ",
+                               break_on_hyphens=False, break_long_words=False)
     return lines
 
 

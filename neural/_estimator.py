@@ -81,6 +81,12 @@ def _unpack_item(item, index):
     return item[0], item[1]
 
 
+def _reject_dataset(X):
+    if is_dataset(X):
+        raise TypeError("prediction takes arrays (or lists) in memory, not a Dataset; predict "
+                        "on batches of items, e.g. np.stack([ds[i][0] for i in batch]).")
+
+
 def _file_error(path, problem):
     return ValueError(f"cannot load {os.fspath(path)!r}: {problem}")
 
@@ -804,8 +810,28 @@ class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
         labels = self._logits(X).argmax(1).numpy()
         return self.classes_[labels]
 
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of :meth:`predict` on ``X`` against ``y``.
+
+        Parameters
+        ----------
+        X : array-like, list or torch.Tensor
+            As in :meth:`predict_proba`.
+        y : array-like of shape (n_samples,)
+            True labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            Share of correctly predicted labels (weighted).
+        """
+        return super().score(X, y, sample_weight=sample_weight)
+
     def _logits(self, X):
         check_is_fitted(self, "module_")
+        _reject_dataset(X)
         X, _ = self._validate(X, reset=False)
         return self._predict_outputs(X)
 

@@ -523,25 +523,6 @@ class P2CClassifier(BaseTorchClassifier):
         yield total, stats
 
     # ------------------------------------------------------------ inference
-    def score(self, X, y, sample_weight=None):
-        """Mean accuracy on texts ``X`` and labels ``y``.
-
-        Parameters
-        ----------
-        X : list, tuple, ndarray or Series of str of shape (n_samples,)
-            Texts.
-        y : array-like of shape (n_samples,)
-            True labels.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights.
-
-        Returns
-        -------
-        score : float
-            Share of correctly predicted labels (weighted).
-        """
-        return super().score(X, y, sample_weight=sample_weight)
-
     def preference_scores(self, X, labels=None):
         """Score texts with the preference heads: how much each text is "more <label>".
 

@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._data import check_map_dataset, is_dataset
-from .._estimator import BaseTorchEstimator, store_params
+from .._estimator import BaseTorchEstimator, _reject_dataset, store_params
 from .._utils import to_numpy
 from .._validation import Finite
 from ._clips import (
@@ -299,6 +299,7 @@ class ASTRSegmenter(BaseTorchEstimator):
     # ------------------------------------------------------------- predict
     def _per_video(self, X, fn):
         check_is_fitted(self, "module_")
+        _reject_dataset(X)
         vids, _, stacked = self._validate_videos(X, reset=False)
         clips = ClipDataset(VideoList(vids, [None] * len(vids)), self.n_frames, self.mean_,
                             self.std_, with_masks=False).materialize()

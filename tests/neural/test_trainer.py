@@ -151,6 +151,9 @@ def test_dataset_input_errors():
         make("local", max_iter=1).fit(ArrayPairs(bad, y))
     with pytest.raises(ValueError, match="item 0 of the dataset is a"):
         make("local", max_iter=1).fit(_Single())
+    est = make("local", max_iter=1).fit(X, y)
+    with pytest.raises(TypeError, match="not a Dataset"):
+        est.predict(ArrayPairs(X, y))
 
 
 class _Single(Dataset):
