@@ -6,14 +6,16 @@ For each of the four neural estimators the same run measures
   everything the fit does per epoch counts: batching through the DataLoader, the model's own
   per-epoch work such as P2C's pair sampling, loss bookkeeping, history, callbacks);
 * ``plain``: a hand-written loop over the **same module** (a copy of the estimator's module as
-  initialised, taken in ``on_train_begin``), the same data as tensors, the same batch size,
+  its fit initialises it, taken in ``on_train_begin``), the same data as tensors, the same batch size,
   optimizer (Adam), learning-rate schedule (cosine per epoch) and loss: ``randperm``, slices,
   ``zero_grad``, forward, loss, ``backward``, ``step``. Where the model needs per-epoch work
   (P2C's partner sampling), the plain loop calls the same functions.
 
 The first epoch of each is left out (warm-up, and the fit measures activation memory on its first
-step); the median over the other epochs is taken, over ``--repeat`` fits run alternately (ours,
-plain, ours, ...), and ``overhead = ours / plain - 1``. The one-time setup of ``fit`` (validation,
+step); the median over the other epochs is taken, over ``--repeat`` pairs of runs whose order
+alternates (ours then plain, plain then ours), and ``overhead = ours / plain - 1``. ``plain IQR``
+(the interquartile range of the plain loop's epochs over its median) shows how much the machine
+itself moves the timings: an overhead within it is not resolved. The one-time setup of ``fit`` (validation,
 tokenising, building the module) is reported apart as ``setup s``. torch runs on one thread
 (``--threads``); the comparison is a ratio measured in one run, on this machine.
 
@@ -54,10 +56,9 @@ from neural.video import astr_loss, make_clips, make_ultrasound_videos  # noqa: 
 
 
 class EpochClock(Callback):
-    """Start time of every epoch and the end of the last one; a copy of the initial module."""
+    """Start time of every epoch and the end of the last one."""
 
     def on_train_begin(self, estimator, **kwargs):
-        self.module = copy.deepcopy(estimator.module_)
         self.starts = []
 
     def on_epoch_begin(self, estimator, **kwargs):
@@ -196,32 +197,63 @@ def plain_loop(module, tensors, batch_size, epochs, lr, step, p2c_ids=None):
     return np.asarray(times)
 
 
+class _Initialised(Exception):
+    """Raised by :class:`InitialModule` to end a fit as soon as its module exists."""
+
+
+class InitialModule(Callback):
+    """A copy of the module as the fit initialised it; the fit stops there."""
+
+    def on_train_begin(self, estimator, **kwargs):
+        self.module = copy.deepcopy(estimator.module_)
+        raise _Initialised
+
+
+def initial_module(est, X, y, fit_params):
+    grab = InitialModule()
+    try:
+        est.set_params(callbacks=[grab]).fit(X, y, **fit_params)
+    except _Initialised:
+        return grab.module
+    raise RuntimeError("the fit did not start")
+
+
 def measure(name, setup, args):
     epochs = 4 if args.quick else 6
     ours_times, plain_times, setups = [], [], []
-    for _ in range(args.repeat):
+    for rep in range(args.repeat):
         est, X, y, fit_params, step, tensors = setup(args.quick)
+        module = initial_module(est, X, y, fit_params)
         clock = EpochClock()
         est.set_params(max_iter=epochs, callbacks=[clock])
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            est.fit(X, y, **fit_params)
-        wall = time.perf_counter() - t0
-        per_epoch = clock.epochs()
-        setups.append(wall - per_epoch.sum())
-        ours_times.append(per_epoch[1:])
-        p2c_ids = None
-        if isinstance(est, P2CClassifier):
-            p2c_ids = torch.from_numpy(est._validate(X, reset=False)[0]["x"])
-        plain_times.append(plain_loop(clock.module, tensors, est.batch_size, epochs,
-                                      est.learning_rate_init, step, p2c_ids)[1:])
-    ours = float(np.median(np.concatenate(ours_times)))
-    plain = float(np.median(np.concatenate(plain_times)))
+
+        def ours():
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                est.fit(X, y, **fit_params)
+            per_epoch = clock.epochs()
+            setups.append(time.perf_counter() - t0 - per_epoch.sum())
+            ours_times.append(per_epoch[1:])
+
+        def plain():
+            p2c_ids = None
+            if isinstance(est, P2CClassifier):  # the token ids the estimator trains on
+                p2c_ids = torch.from_numpy(est._validate(X, reset=False)[0]["x"])
+            plain_times.append(plain_loop(copy.deepcopy(module), tensors, est.batch_size,
+                                          epochs, est.learning_rate_init, step, p2c_ids)[1:])
+
+        # alternate which goes first, so that drifts of the shared machine cancel
+        for run in ((ours, plain) if rep % 2 == 0 else (plain, ours)):
+            run()
+    ours_all, plain_all = np.concatenate(ours_times), np.concatenate(plain_times)
+    ours, plain = float(np.median(ours_all)), float(np.median(plain_all))
+    q75, q25 = np.percentile(plain_all, [75, 25])
     return {"method": name, "dataset": "synthetic", "n_samples": len(X),
             "batch_size": est.batch_size, "epochs": epochs, "repeats": args.repeat,
             "ours_s_per_epoch": ours, "plain_s_per_epoch": plain,
-            "overhead": ours / plain - 1, "setup_s": float(np.median(setups))}
+            "overhead": ours / plain - 1, "plain_spread": float((q75 - q25) / plain),
+            "setup_s": float(np.median(setups))}
 
 
 def plot(rows, out):
@@ -255,7 +287,8 @@ def run(args):
     print_table(rows, [
         ("method", "estimator", "s"), ("n_samples", "n", "d"), ("batch_size", "batch", "d"),
         ("ours_s_per_epoch", "fit s/epoch", ".4f"), ("plain_s_per_epoch", "plain s/epoch", ".4f"),
-        ("overhead", "overhead", "+.1%"), ("setup_s", "setup s", ".3f"),
+        ("overhead", "overhead", "+.1%"), ("plain_spread", "plain IQR", ".1%"),
+        ("setup_s", "setup s", ".3f"),
     ], title=f"\nTrainer overhead ({'quick' if args.quick else 'full'}; median of epochs 2.. over "
              f"{args.repeat} alternating runs; torch threads {args.threads})")
     path = plot(rows, args.out)
@@ -271,12 +304,12 @@ def run(args):
 def main(argv=None):
     parser = make_parser(__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=None,
-                        help="alternating fits per estimator (default 2 quick, 3 full)")
+                        help="alternating fits per estimator (default 2 quick, 4 full)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
 
     def go(args):
         if args.repeat is None:
-            args.repeat = 2 if args.quick else 3
+            args.repeat = 2 if args.quick else 4
         run(args)
 
     run_benchmark(go, __doc__.splitlines()[0], argv, parser)
