@@ -249,6 +249,10 @@ class Trainer:
         are skipped).
     train_indices : ndarray of int
         Indices of ``dataset`` trained on (the rest is the validation split).
+    epochs_done : int
+        Epochs of this fit already done when it started (non-zero when resumed).
+    batches_per_epoch : int
+        Minibatches per training epoch.
     """
 
     def __init__(self, estimator, dataset, *, phases, callbacks, validation=None, split=False,

@@ -156,16 +156,17 @@ class DToPSegmenter(ImageInputMixin, BaseTorchClassifier):
         Weight of every auxiliary head's cross-entropy in the training loss
         (the final map's cross-entropy has weight 1).
     finetune_iter : int, default=0
-        The paper's two-step recipe: ``fit`` first trains ``max_iter`` epochs
-        without pruning (all heads on all tokens), then ``finetune_iter``
-        epochs with pruning at ``p0`` active in the training forward, so the
-        heads learn on the pruned computation. 0 trains without pruning only
-        (pruning then happens at prediction only). With ``p0=1.0`` the second
-        step is plain extra training, the control for the same budget.
+        The paper's two-step recipe as two training phases: ``fit`` first
+        trains ``max_iter`` epochs without pruning (all heads on all tokens),
+        then ``finetune_iter`` epochs with pruning at ``p0`` active in the
+        training forward, so the heads learn on the pruned computation. 0
+        trains without pruning only (pruning then happens at prediction
+        only). With ``p0=1.0`` the second phase is plain extra training, the
+        control for the same budget.
     finetune_learning_rate : float or None, default=None
-        Initial learning rate of the fine-tuning step (same schedule as
+        Initial learning rate of the fine-tuning phase (same schedule as
         ``learning_rate``); None uses ``learning_rate_init / 10``. Restarting
-        at the full rate after a converged first step can wreck the model.
+        at the full rate after a converged first phase can wreck the model.
     {training_params}
 
     Attributes
