@@ -18,9 +18,11 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_scalar
+from sklearn.utils._param_validation import StrOptions
 from torch.nn import functional as F
 
 from .._utils import check_option, to_numpy
+from .._validation import Finite, TupleOf, validate_params
 
 __all__ = [
     "FanGeometry",
@@ -83,6 +85,10 @@ def fan_geometry(shape, *, angle=60.0, inner_radius=0.2, apex=None, outer_radius
         Apex, radii and angle in pixels / degrees.
     """
     H, W = int(shape[0]), int(shape[1])
+    for name, value in (("angle", angle), ("inner_radius", inner_radius),
+                        ("outer_radius", outer_radius), *zip(("apex[0]", "apex[1]"), apex or ())):
+        if isinstance(value, numbers.Real) and not math.isfinite(value):
+            raise ValueError(f"{name} must be finite; got {value!r}.")
     check_scalar(angle, "angle", numbers.Real, min_val=0, max_val=180,
                  include_boundaries="right")
     check_scalar(inner_radius, "inner_radius", numbers.Real, min_val=0, max_val=1,
@@ -335,6 +341,15 @@ class ScanModeConverter(TransformerMixin, BaseEstimator):
     ((2, 32, 32), 0.0)
     """
 
+    _parameter_constraints = {
+        "to": [StrOptions({"sector", "linear", "opposite"})],
+        "angle": [Finite(numbers.Real, 0, 180, closed="right")],
+        "inner_radius": [Finite(numbers.Real, 0, 1, closed="left")],
+        "apex": [None, TupleOf(Finite(numbers.Real, None, None, closed="neither"), lengths=(2,))],
+        "outer_radius": [None, Finite(numbers.Real, 0, None, closed="neither")],
+        "interpolation": [StrOptions({"auto", "bilinear", "nearest"})],
+    }
+
     def __init__(self, to="opposite", *, angle=60.0, inner_radius=0.2, apex=None,
                  outer_radius=None, interpolation="auto"):
         self.to = to
@@ -363,8 +378,7 @@ class ScanModeConverter(TransformerMixin, BaseEstimator):
         self : object
             The converter.
         """
-        check_option("to", self.to, ("sector", "linear", "opposite"))
-        check_option("interpolation", self.interpolation, ("auto", "bilinear", "nearest"))
+        validate_params(self)
         fan_geometry((8, 8), **self._geometry())
         return self
 

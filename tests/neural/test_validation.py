@@ -34,6 +34,19 @@ def test_nan_and_infinity_are_rejected_naming_the_parameter(name, param):
             make(name, **{param: bad}).fit(X, y, **fit_params)
 
 
+@pytest.mark.parametrize("param, value", [("angle", np.nan), ("inner_radius", np.inf),
+                                          ("outer_radius", np.nan), ("apex", (np.nan, 3.0)),
+                                          ("to", "fan")])
+def test_scan_mode_converter_parameters(param, value):
+    from neural.video import ScanModeConverter, fan_geometry
+
+    with pytest.raises(InvalidParameterError, match=f"'{param}' parameter"):
+        ScanModeConverter(**{param: value}).fit_transform(np.ones((2, 8, 8)))
+    if param != "to":
+        with pytest.raises(ValueError, match="must be finite"):
+            fan_geometry((8, 8), **{param: value})
+
+
 def test_parameter_errors_are_value_errors_with_the_allowed_values():
     X, y, _ = data("local")
     with pytest.raises(ValueError, match=r"'learning_rate_init' parameter .* finite float in the "
