@@ -90,7 +90,7 @@ def bcd(
     xi : float, default=1.0
         Weight of the reconstruction error; must be positive.
     alpha : float, default=1.0
-        Ridge penalty of the classifier (see :mod:`sdlearn._objective`).
+        Ridge penalty of the classifier (see ``sdlearn._objective``).
     nonnegative : bool, default=False
         Keep the dictionary and the codes nonnegative (needs nonnegative ``X``).
     max_iter : int, default=200

@@ -96,7 +96,7 @@ def lpgd(
     xi : float, default=1.0
         Weight of the reconstruction error; must be positive.
     alpha : float, default=1.0
-        Ridge penalty of the classifier (see :mod:`sdlearn._objective`).
+        Ridge penalty of the classifier (see ``sdlearn._objective``).
     max_iter : int, default=100
         Maximum number of iterations.
     tol : float, default=1e-6
