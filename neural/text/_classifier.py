@@ -405,7 +405,13 @@ class P2CClassifier(BaseTorchClassifier):
     def _inputs(self, x):
         return x if self.encoder == "pretrained" else x.long()
 
-    def _get_dataset(self, X, y, *, reset, classes=None, preferences=None, soft_labels=None):
+    def _get_dataset(self, X, y, *, reset, classes=None, preferences=None, soft_labels=None,
+                     training=True):
+        """Texts, labels and the preference source as a :class:`PairDataset`.
+
+        Validation data (``training=False``) is only classified: it gets no
+        partners and needs no soft labels, whatever the loss asks of training.
+        """
         if is_dataset(X):
             if y is not None:
                 raise ValueError("pass either a dataset of (text, label) items as X with y=None, "
@@ -418,12 +424,24 @@ class P2CClassifier(BaseTorchClassifier):
             y_raw = self._check_y(y, len(texts), True)
         inputs = self._encode(texts, reset=reset)
         y_enc = self._check_targets(y_raw, reset=reset, classes=classes)
+        if not training:
+            return PairDataset(inputs, y_enc, use_pairs=False)
         source, soft = self._pair_source(texts, y_raw, y_enc, preferences, soft_labels)
         heads = self.n_pref_heads > 0 and (self.lambda_pref > 0 or self.lambda_div > 0)
         margin = self.consistency == "margin" and self.lambda_cons > 0
         use_pairs = heads or self.lambda_cons > 0 or self.classify_partners
         return PairDataset(inputs, y_enc, source, soft, use_pairs=use_pairs,
                            carry_soft=self.label_target == "soft" or margin)
+
+    def _validation_dataset(self, validation_data):
+        # the validation data scores the classifier alone (see _get_dataset)
+        if is_dataset(validation_data):
+            return self._get_dataset(validation_data, None, reset=False, training=False)
+        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+            raise ValueError("validation_data must be a pair (X_val, y_val) or a dataset of "
+                             f"(text, label) items; got {type(validation_data).__name__}.")
+        return self._get_dataset(validation_data[0], validation_data[1], reset=False,
+                                 training=False)
 
     def _pair_source(self, texts, y_raw, y_enc, preferences, soft_labels):
         """Where this fit's preferences come from (None: no pairs), and the soft labels."""

@@ -465,7 +465,7 @@ def test_sklearn_api_checks_that_apply():
     check_set_params(name, est)
 
 
-def test_grid_search_early_stopping_and_warm_start(data):
+def test_grid_search_early_stopping_and_warm_start(data, test_data):
     grid = GridSearchCV(small(max_iter=2), {"lambda_cons": [0.0, 1.0]}, cv=2)
     grid.fit(data.texts, data.y)  # no preferences: plain classifier, still cross-validates
     assert 0 <= grid.best_score_ <= 1
@@ -475,6 +475,12 @@ def test_grid_search_early_stopping_and_warm_start(data):
     es = small(early_stopping=True, max_iter=30, n_iter_no_change=2, validation_fraction=0.2)
     es.fit(data.texts, data.y, soft_labels=data.soft_labels)
     assert es.n_iter_ < 30 and es.best_validation_score_ == max(es.validation_scores_)
+    # validation data is only classified: it needs no soft labels, whatever the loss
+    for params in (dict(consistency="margin"), dict(label_target="soft"), reference_params()):
+        est = small(**{**params, "max_iter": 2, "batch_size": 32})
+        est.fit(data.texts, data.y, soft_labels=data.soft_labels,
+                validation_data=(test_data.texts, test_data.y))
+        assert len(est.validation_scores_) == 2
     warm = small(warm_start=True, max_iter=1).fit(data.texts, data.y)
     first = warm.module_
     warm.fit(data.texts, data.y, soft_labels=data.soft_labels)
