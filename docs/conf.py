@@ -11,11 +11,17 @@ Pass ``-D plot_gallery=0`` to skip running the gallery examples.
 import importlib.util
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import matplotlib
+from sklearn.exceptions import ConvergenceWarning
 
 matplotlib.use("Agg")  # examples and the build never need a display
+# The gallery examples run in this process: they must fit their models to convergence, so a
+# ConvergenceWarning raised in one is an error and fails the build (an example that silences
+# it does so in plain sight).
+warnings.filterwarnings("error", category=ConvergenceWarning)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
