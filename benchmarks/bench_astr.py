@@ -16,11 +16,11 @@ The paper reports 77.6% Dice on its clinical ERUS-10K data (Res2Net-50, 352 px);
 ours is a tiny network on a synthetic 32x32 set: the numbers are not comparable,
 only the comparisons inside one run are.
 
-``--ablation`` instead measures the architecture variants against the reference code's forms,
-over several seeds (train on linear + scan augmentation, test on both modes): the
-multi-stage product fusion (``fusion="product"``) and, one at a time and all together, the
-reference forms of this implementation's departures (no frame embedding, one body head per
-auxiliary frame, full instead of depthwise positional convolution, MixPool with its 3x3
+``--ablation`` instead measures architecture variants against the estimator's network (the
+reference code's forms), over several seeds (train on linear + scan augmentation, test on both
+modes): the multi-stage product fusion (``fusion="product"``) and, one at a time and all
+together, the forms of an earlier version of this network (a learned frame embedding, one body
+head shared by the auxiliary frames, depthwise positional convolution, MixPool without its 3x3
 convolution).
 
 Usage::
@@ -42,18 +42,19 @@ from _common import make_parser, print_table, pyplot, write_json
 from neural.video import ASTRSegmenter, make_ultrasound_videos
 
 
-# ASTRNet keyword arguments of each variant; "ours" is the estimator's network
-REFERENCE_FORMS = dict(frame_embedding=False, shared_body=False, pos_conv="full",
-                       mixpool_conv=True)
+# ASTRNet keyword arguments of each variant. "reference forms" is the estimator's network (the
+# reference code's forms); the others put back one departure of an earlier version, or all four.
+EARLIER_FORMS = dict(frame_embedding=True, shared_body=True, pos_conv="depthwise",
+                     mixpool_conv=False)
 VARIANTS = {
-    "ours": {},
+    "reference forms": {},
     "product fusion": dict(fusion="product"),
-    "no frame embedding": dict(frame_embedding=False),
-    "per-frame body heads": dict(shared_body=False),
-    "full positional conv": dict(pos_conv="full"),
-    "MixPool 3x3 conv": dict(mixpool_conv=True),
-    "all four reference forms": REFERENCE_FORMS,
-    "reference forms + product fusion": dict(REFERENCE_FORMS, fusion="product"),
+    "+ frame embedding": dict(frame_embedding=True),
+    "shared body head": dict(shared_body=True),
+    "depthwise positional conv": dict(pos_conv="depthwise"),
+    "MixPool without 3x3 conv": dict(mixpool_conv=False),
+    "all four earlier forms": EARLIER_FORMS,
+    "earlier forms + product fusion": dict(EARLIER_FORMS, fusion="product"),
 }
 
 
@@ -97,7 +98,7 @@ def ablation(args):
             per.setdefault(name, []).append((dice_linear, dice_sector, fit_s, ms, n_params))
             print(f"  seed {seed} {name:34s} Dice linear {dice_linear:.3f} sector "
                   f"{dice_sector:.3f}  params {n_params}  fit {fit_s:.0f}s", flush=True)
-    base = np.array(per["ours"]) if "ours" in per else None
+    base = np.array(per["reference forms"]) if "reference forms" in per else None
     for name, vals in per.items():
         v = np.array(vals)
         row = {"method": name, "dataset": "synthetic ultrasound 32x32", "n_seeds": len(v),
@@ -107,13 +108,13 @@ def ablation(args):
         if base is not None:
             d = (v[:, :2] - base[:, :2]).mean(1)  # both test modes, paired by seed
             row["d_dice"], row["d_dice_std"] = d.mean(), d.std()
-            row["time_vs_ours"] = v[:, 2].mean() / base[:, 2].mean()
+            row["time_vs_default"] = v[:, 2].mean() / base[:, 2].mean()
         rows.append(row)
     print_table(rows, [("method", "variant", ""), ("dice_linear", "Dice linear", ".3f"),
                        ("dice_linear_std", "sd", ".3f"), ("dice_sector", "Dice sector", ".3f"),
-                       ("dice_sector_std", "sd", ".3f"), ("d_dice", "d Dice vs ours", "+.3f"),
+                       ("dice_sector_std", "sd", ".3f"), ("d_dice", "d Dice vs default", "+.3f"),
                        ("d_dice_std", "sd", ".3f"), ("params", "params", "d"),
-                       ("time_vs_ours", "fit time", ".2f")],
+                       ("time_vs_default", "fit time", ".2f")],
                 title=f"\nASTR variants: {args.seeds} seeds, {n_train} linear videos of {n_frames} "
                       f"frames + scan augmentation, {epochs} epochs; tests on linear and sector "
                       "videos (d Dice: mean of both modes, paired by seed)")
