@@ -37,7 +37,7 @@ def encode(X, W, xp, *, nonnegative=False, max_iter=200, tol=1e-6):
     r = gram.shape[0]
     eye = xp.eye(r, dtype=gram.dtype, device=gram.device)
     if not nonnegative:
-        ridge = 1e-12 * max(float(xp.linalg.trace(gram)), 1e-300)
+        ridge = max(1e-12 * float(xp.linalg.trace(gram)), 1e-200)  # whose inverse is finite
         return xp.linalg.solve(gram + ridge * eye, XW.T).T
     step = 1.0 / max(float(xp.max(xp.linalg.eigvalsh(gram))), 1e-300)
     C = step * xp.clip(XW, 0.0, None)
