@@ -126,16 +126,29 @@ def data_scale(X, xp):
     its entries, and ``||X / scale||_F^2``. Neither pass over ``X`` allocates a copy of it,
     except for data so large or small that its squared norm would leave the float range."""
     n_entries = X.shape[0] * X.shape[1]
+    if n_entries == 0:
+        return 1.0, 0.0
+    if isinstance(X, np.ndarray):
+        # vdot (BLAS) neither warns nor fails when it overflows: one pass in the usual case
+        total = squared_norm(X, xp)
+        if math.isfinite(total) and total > _TINY_SUM:
+            return _from_sum(total, n_entries, 0)
     largest = max_abs(X, xp)
-    if largest == 0.0 or n_entries == 0:
+    if largest == 0.0:
         return 1.0, 0.0
     e = math.frexp(largest)[1]  # largest < 2**e
     if abs(e) <= 200:
-        total, shift = squared_norm(X, xp), 0
-    else:  # squares would overflow or underflow: sum those of X * 2**-e (entries below one)
-        total, shift = _scaled_squared_norm(X, -e, xp), e
-    rms = math.sqrt(total / n_entries)
-    scale = math.ldexp(power_of_two_scale(rms), shift)
+        return _from_sum(squared_norm(X, xp), n_entries, 0)
+    # squares would overflow or underflow: sum those of X * 2**-e (entries below one)
+    return _from_sum(_scaled_squared_norm(X, -e, xp), n_entries, e)
+
+
+_TINY_SUM = 2.0 ** -600  # below this a sum of squares may have lost entries to underflow
+
+
+def _from_sum(total, n_entries, shift):
+    """Scale and rescaled squared norm from the sum of squares of ``X * 2**-shift``."""
+    scale = math.ldexp(power_of_two_scale(math.sqrt(total / n_entries)), shift)
     # ||X / scale||^2 = total * 2**(2 (shift - log2 scale)), exact in powers of two
     return scale, math.ldexp(total, 2 * (shift - _exponent(scale)))
 
