@@ -141,6 +141,19 @@ def test_load_text_csv(tmp_path):
         load_text_csv(path, aux_columns=["nope"])
 
 
+def test_load_text_csv_annotations_and_missing_labels(tmp_path):
+    path = tmp_path / "votes.csv"
+    path.write_text("text,a1,a2,n\nso good,pos,,3\nbad,neg,neg,\n", encoding="utf-8")
+    d = load_text_csv(path, annotation_columns=["a1", "a2"])  # no 'label' column: labels from the votes
+    assert d.target is None and d.annotations == [["pos", None], ["neg", "neg"]]
+    assert d.aux_names == ["n"] and d.columns == ["text", "a1", "a2", "n"]
+    with pytest.raises(ValueError, match="label"):
+        load_text_csv(path)
+    (tmp_path / "empty.csv").write_text("text,label\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="no records"):
+        load_text_csv(tmp_path / "empty.csv")
+
+
 def test_load_text_csv_integer_labels_and_delimiter(tmp_path):
     path = tmp_path / "docs.tsv"
     path.write_text("body\ty\nfoo bar\t1\nbaz\t0\n", encoding="utf-8")
