@@ -57,7 +57,7 @@ class History:
         self.name, self.verbose, self.callback = name, verbose, callback
         self.bar = None
         if verbose == 1 and _tqdm is not None:
-            self.bar = _tqdm(total=max_iter, desc=name, leave=False, dynamic_ncols=True)
+            self.bar = _tqdm(total=max_iter, desc=name, dynamic_ncols=True)
 
     def append(self, parts, stationarity, factors=None):
         """Record one iterate (``parts`` in the user's units) and call the callback.
@@ -97,6 +97,7 @@ class History:
     def close(self):
         """End the progress display."""
         if self.bar is not None:
+            self.bar.refresh()  # the last objective, even when the fit was faster than a redraw
             self.bar.close()
             self.bar = None
 
