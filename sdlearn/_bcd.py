@@ -42,6 +42,7 @@ from sklearn.utils._param_validation import validate_params
 from sklearn.utils.validation import check_non_negative
 
 from ._history import History, LazyFactors, relative_decrease
+from ._coding import ridge_solve
 from ._logistic import LogisticBlock
 from ._objective import classifier_gradient, classifier_value
 from ._params import BCD, COMMON, DATA, INIT_BCD
@@ -49,6 +50,7 @@ from ._problem import SDLResult, as_matrix, initial_intercept, prepare_problem, 
 from ._projection import make_projector
 
 _MAX_DOUBLINGS = 60  # the adaptive step search doubles its curvature estimate at most this often
+_MIN_TRIAL = 2.0 ** -40  # smallest curvature estimate tried, relative to the block's bound
 
 
 @validate_params(
@@ -210,14 +212,14 @@ def _feasible(a, state, xp):
     return xp.clip(a, 0.0, None) if state.nonnegative else a
 
 
-def projected_gradient(x, gradient, L, state, xp, *, constrained=True, value=None, key=None):
+def projected_gradient(x, gradient, L, state, xp, *, constrained=True, value=None, key=None, rtol=1e-12):
     """``state.n_steps`` projected-gradient steps; returns the point and the first
     gradient-mapping norm (the block's stationarity measure).
 
     ``L`` is a global curvature bound of the block. With ``value`` (and adaptive steps) the
     steps adapt instead: each starts from half the curvature accepted last time for this block
-    and doubles it until the descent-lemma bound holds, never beyond ``L`` (and at most
-    ``_MAX_DOUBLINGS`` times). The bound is loose where the logistic loss is flat (its
+    (but not below ``2^-40 L``) and doubles it until the descent-lemma bound holds, never
+    beyond ``L`` (and at most ``_MAX_DOUBLINGS`` times). The bound is loose where the logistic loss is flat (its
     curvature bound ``c_K ||X||^2`` holds at the worst point only), and adaptive steps are what
     keep BCD from stalling.
     """
@@ -226,7 +228,10 @@ def projected_gradient(x, gradient, L, state, xp, *, constrained=True, value=Non
     first = None
     for _ in range(state.n_steps):
         g = gradient(x)
-        trial = min(0.5 * state.curvature.get(key, 2.0 * L), L) if adaptive else L / state.rho
+        if adaptive:  # never more than 2^40 times the safe step: a stale estimate cannot overflow
+            trial = max(min(0.5 * state.curvature.get(key, 2.0 * L), L), L * _MIN_TRIAL)
+        else:
+            trial = L / state.rho
         for _ in range(_MAX_DOUBLINGS):
             candidate = x - g / trial
             if constrained:
@@ -236,7 +241,7 @@ def projected_gradient(x, gradient, L, state, xp, *, constrained=True, value=Non
                 break
             candidate_value = value(candidate)
             bound = current + float(xp.sum(g * move)) + 0.5 * trial * float(xp.sum(move * move))
-            if candidate_value <= bound + 1e-12 * abs(current) or trial >= L:
+            if candidate_value <= bound + rtol * abs(current) or trial >= L:
                 current = candidate_value
                 break
             trial = min(2.0 * trial, L)
@@ -258,10 +263,8 @@ def least_squares_block(problem, state, Z, BtB, cross):
     gradient = lambda V: 2.0 * xi * (V @ BtB - cross)  # noqa: E731
     if state.nonnegative:
         L = 2.0 * xi * max(top_eigenvalue(BtB, xp), 1e-12)
-        return projected_gradient(Z, gradient, L, state, xp)
-    ridge = 1e-12 * max(float(xp.linalg.trace(BtB)), 1e-12)
-    eye = xp.eye(BtB.shape[0], dtype=BtB.dtype, device=problem.device)
-    solution = xp.linalg.solve(BtB + ridge * eye, cross.T).T
+        return projected_gradient(Z, gradient, L, state, xp, rtol=problem.rtol)
+    solution = ridge_solve(BtB, cross, xp)
     # a column of B that is zero leaves its column of Z out of the objective: keep it (the
     # solve would zero it, and a zero atom would stay zero for the rest of the run)
     used = xp.linalg.diagonal(BtB) > 0
@@ -330,7 +333,8 @@ def update_dictionary(problem, state, W, C, beta, gamma, b):
         new, stationarity = least_squares_block(pb, state, W, C.T @ C, pb.X.T @ C)
     else:
         gradient, curvature, value = dictionary_gradient(pb, state, C, beta, gamma, b)
-        new, stationarity = projected_gradient(W, gradient, curvature, state, pb.xp, value=value, key="dictionary")
+        new, stationarity = projected_gradient(W, gradient, curvature, state, pb.xp, value=value, key="dictionary",
+                                               rtol=pb.rtol)
     return _limit(new, W, state, pb.xp), stationarity
 
 
@@ -343,7 +347,8 @@ def update_codes(problem, state, W, C, beta, gamma, b):
         new, stationarity = least_squares_block(pb, state, C, W.T @ W, pb.X @ W)
     else:
         gradient, curvature, value = codes_gradient(pb, state, W, beta, gamma, b)
-        new, stationarity = projected_gradient(C, gradient, curvature, state, pb.xp, value=value, key="codes")
+        new, stationarity = projected_gradient(C, gradient, curvature, state, pb.xp, value=value, key="codes",
+                                               rtol=pb.rtol)
     return _limit(new, C, state, pb.xp), stationarity
 
 
@@ -412,7 +417,7 @@ class _BCD:
             factors = self._balance(W, C, beta, gamma, b)
             stop = self._record(history, factors, math.sqrt(squares), n_iter)
             decrease = relative_decrease(self.values, self.classifier_part)
-            if not decrease >= -1e-10:  # the sweep increased the objective (or left the float range)
+            if not decrease >= -max(1e-10, pb.rtol):  # the sweep increased the objective (or left the float range)
                 factors = previous
                 self.values.pop()
                 history.drop_last()

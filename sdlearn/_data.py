@@ -20,7 +20,7 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-from ._backend import squared_norm
+from ._backend import SQUARED_NORM_BLOCK, squared_norm
 
 
 class DataMatrix:
@@ -95,8 +95,7 @@ def _exponent(scale):
 def _safe_exponent(scale, X, xp):
     """Whether products of ``X`` with thin matrices of order one stay far from overflow and
     underflow for data of this scale: a quarter of the dtype's exponent range."""
-    finfo = np.finfo(X.dtype) if sp.issparse(X) else xp.finfo(X.dtype)
-    return abs(_exponent(scale)) <= math.frexp(float(finfo.max))[1] // 4
+    return abs(_exponent(scale)) <= _max_exponent(X, xp) // 4
 
 
 def times_power_of_two(A, k, xp):
@@ -106,9 +105,9 @@ def times_power_of_two(A, k, xp):
         A = A.copy()
         A.data = times_power_of_two(A.data, k, np)
         return A
-    step = 512 if k > 0 else -512
+    largest = _max_exponent(A, xp) // 2 - 1  # 2**largest is a float of A's dtype (511 for float64)
     while k != 0:
-        part = step if abs(k) > 512 else k
+        part = max(-largest, min(k, largest))
         A = A * math.ldexp(1.0, part)
         k -= part
     return A
@@ -123,27 +122,35 @@ def power_of_two_scale(rms):
 
 def data_scale(X, xp):
     """Scale of ``X`` for :class:`DataMatrix`: the power of two nearest the root mean square of
-    its entries, and ``||X / scale||_F^2``. Neither pass over ``X`` allocates a copy of it,
-    except for data so large or small that its squared norm would leave the float range."""
+    its entries, and ``||X / scale||_F^2``.
+
+    Data at any scale gives the same rounding: the squares are summed in the same order, on
+    ``X`` itself when they can neither overflow nor underflow (one pass, no copy: the usual
+    case), otherwise on a copy of ``X`` brought to unit scale by a power of two.
+    """
     n_entries = X.shape[0] * X.shape[1]
     if n_entries == 0:
         return 1.0, 0.0
+    max_exponent = _max_exponent(X, xp)
     if isinstance(X, np.ndarray):
-        # vdot (BLAS) neither warns nor fails when it overflows: one pass in the usual case
+        # vdot (BLAS) neither warns nor fails when it overflows: try the one pass first; above
+        # this mean square the squares that the sum's rounding sees are normal numbers
         total = squared_norm(X, xp)
-        if math.isfinite(total) and total > _TINY_SUM:
+        if math.isfinite(total) and total > math.ldexp(n_entries, -(7 * max_exponent) // 8):
             return _from_sum(total, n_entries, 0)
     largest = max_abs(X, xp)
     if largest == 0.0:
         return 1.0, 0.0
     e = math.frexp(largest)[1]  # largest < 2**e
-    if abs(e) <= 200:
+    if abs(e) <= max_exponent // 4:
         return _from_sum(squared_norm(X, xp), n_entries, 0)
-    # squares would overflow or underflow: sum those of X * 2**-e (entries below one)
     return _from_sum(_scaled_squared_norm(X, -e, xp), n_entries, e)
 
 
-_TINY_SUM = 2.0 ** -600  # below this a sum of squares may have lost entries to underflow
+def _max_exponent(X, xp):
+    """``e`` with ``2**e`` just above the largest float of ``X``'s dtype (1024 for float64)."""
+    finfo = np.finfo(X.dtype) if sp.issparse(X) else xp.finfo(X.dtype)
+    return math.frexp(float(finfo.max))[1]
 
 
 def _from_sum(total, n_entries, shift):
@@ -163,15 +170,18 @@ def max_abs(X, xp):
     return float(max(float(xp.max(X)), -float(xp.min(X))))
 
 
-def _scaled_squared_norm(X, k, xp, block_rows=1024):
-    """``||X * 2**k||_F^2`` computed by row blocks (a block-sized copy at a time)."""
+def _scaled_squared_norm(X, k, xp):
+    """``||X * 2**k||_F^2`` summed like :func:`~sdlearn._backend.squared_norm` sums ``X``
+    (same order, so the same rounding), on a scaled copy."""
     if sp.issparse(X):
-        data = X.copy() if not getattr(X, "has_canonical_format", True) else X
-        if data is not X:
-            data.sum_duplicates()
-        values = times_power_of_two(np.asarray(data.data), k, np)
+        if not getattr(X, "has_canonical_format", True):
+            X = X.copy()
+            X.sum_duplicates()
+        values = times_power_of_two(np.asarray(X.data), k, np)
         return float(values @ values)
-    total = 0.0
+    if isinstance(X, np.ndarray):
+        return squared_norm(times_power_of_two(X, k, xp), xp)
+    total, block_rows = 0.0, SQUARED_NORM_BLOCK
     for start in range(0, X.shape[0], block_rows):
         block = times_power_of_two(X[start:min(start + block_rows, X.shape[0]), ...], k, xp)
         total += float(xp.sum(block * block))

@@ -246,7 +246,7 @@ class _LPGD:
             if coef > 0:
                 y = _combine(x, x_prev, coef)
                 step = self._step(y, self.classifier(y, cls.scores + coef * (cls.scores - S_prev)), basis)
-                if step is not None and not step.objective <= F_x + 1e-12 * abs(F_x):
+                if step is not None and not step.objective <= F_x + pb.rtol * abs(F_x):
                     step = None  # the extrapolated step went uphill: restart from x
                     t_next = 1.0
             if step is None:
@@ -254,7 +254,7 @@ class _LPGD:
             if step is None:
                 # no step decreases the model: either the precision floor (converged) or trouble
                 n_iter -= 1
-                converged = self._decrease() <= max(tol, 1e-10)
+                converged = self._decrease() <= max(tol, 1e-10, pb.rtol)
                 if not converged:
                     warnings.warn(
                         "LPGD could not find a step that decreases the objective; stopping early. "
@@ -350,7 +350,7 @@ class _LPGD:
             sq = [_sq(move[0], xp), _sq(move[1], xp) + _sq(move[2], xp)]
             linear = sum(_inner(g, v, xp) for g, v in zip(gradient, move))
             model = cls_y.value + linear + 0.5 * L1 * sq[0] + 0.5 * L2 * sq[1]
-            if cls_new.value <= model + 1e-12 * abs(cls_y.value):
+            if cls_new.value <= model + pb.rtol * abs(cls_y.value):
                 recon_move = 2.0 * pb.xi * math.sqrt(change_energy(self.projector, new_basis, basis))
                 stationarity = math.sqrt(recon_move * recon_move + L1 * L1 * sq[0] + L2 * L2 * sq[1])
                 # fraction of the model's quadratic term that the step really met

@@ -14,9 +14,11 @@ the same minimiser and entries of order one:
   ``alpha / (tau_j^2 kappa)``; the factors map back exactly (codes times ``sigma``, ``beta``
   divided by it, ``gamma_j`` divided by ``tau_j``). Powers of two make every map exact, so data
   scaled by ``2^k`` (with ``xi`` scaled by ``2^-2k``) gives the same iterates to the last bit.
-  A weight far outside the float range (``xi sigma^2 / kappa`` beyond ``2^+-332``, about
-  ``1e+-100``) is clipped there: one term then outweighs the other by a hundred orders of
-  magnitude, and the minimiser is the same to float precision.
+  A weight far outside the float range (``xi sigma^2 / kappa`` beyond about ``1e+-98`` in
+  float64, ``1e+-12`` in float32) is clipped there: one term then outweighs the other far
+  beyond what rounding can see, and the minimiser is the same to float precision. ``alpha = 0``
+  is clipped the same way, to the smallest ridge: the objective stays coercive, so no iterate
+  runs off to infinity on separable classes.
 * The classifier's variables (the lifted block ``T``, ``gamma``, ``b``, BCD's ``beta``) live in
   coordinates ``V M^(1/2)`` of the contrasts ``V``, where the ridge is Euclidean. For K >= 3
   classes, relabelling the classes then acts on them by an orthogonal matrix, so every step of
@@ -46,7 +48,6 @@ from ._data import (
 from ._objective import Ridge, contrast_roots, logistic_curvature, sdl_objective
 
 MODES = ("filter", "feature")
-_LOG2_WEIGHT_LIMIT = 332  # weights of the rescaled problem stay within 2^+-332 (about 1e+-100)
 
 
 class NonFiniteError(FloatingPointError, ValueError):
@@ -114,6 +115,12 @@ class Problem:
     @property
     def device(self):
         return device_of(self.Y)
+
+    @property
+    def rtol(self):
+        """Relative tolerance of the descent tests: ``1e-12``, or a hundred units of rounding
+        of the dtype when that is larger (float32), so rounding noise never fails a test."""
+        return max(1e-12, 100.0 * float(self.xp.finfo(self.dtype).eps))
 
     @property
     def sq_norm_X(self):
@@ -242,19 +249,21 @@ def _exponent(power_of_two):
     return math.frexp(power_of_two)[1] - 1
 
 
-def _weight(log2_value):
-    """``2**log2_value`` clipped to the rescaled problem's range of weights."""
-    return math.ldexp(1.0, int(round(min(max(log2_value, -_LOG2_WEIGHT_LIMIT), _LOG2_WEIGHT_LIMIT))))
+def _weight_limit(finfo):
+    """Weights of the rescaled problem stay within ``2**+-limit``: about 1e+-98 in float64 and
+    1e+-12 in float32, far beyond what the rounding of the other terms can see, and far from
+    overflow in products with data of order one."""
+    return int(0.32 * math.frexp(float(finfo.max))[1])
 
 
-def _clipped(value, log2_scale):
-    """``value * 2**log2_scale`` for a positive float, clipped like :func:`_weight` (exact
+def _clipped(value, log2_scale, limit):
+    """``value * 2**log2_scale`` for a positive float, clipped to ``2**+-limit`` (exact
     within the range)."""
     mantissa, exponent = math.frexp(value)
     log2_value = exponent + log2_scale
-    if -_LOG2_WEIGHT_LIMIT < log2_value < _LOG2_WEIGHT_LIMIT:
-        return math.ldexp(mantissa, exponent + log2_scale)
-    return _weight(log2_value)
+    if -limit < log2_value < limit:
+        return math.ldexp(mantissa, log2_value)
+    return math.ldexp(1.0, -limit if log2_value < 0 else limit)
 
 
 def as_matrix(A, name, xp):
@@ -313,6 +322,7 @@ def prepare_problem(X, y, *, X_aux, sample_weight, mode, n_components, xi, alpha
         raise ValueError(f"y must be 1-D with {n} entries (one per row of X), got shape {y_host.shape}.")
     if y_host.dtype.kind in "fc" and not np.all(np.isfinite(y_host)):
         raise ValueError("y contains NaN or infinity; every sample needs a class label.")
+    classes_given = classes
     if classes is None:
         classes, y_index = np.unique(y_host, return_inverse=True)
     else:  # fixed classes (streaming): a batch may miss some, but none may be new
@@ -328,6 +338,8 @@ def prepare_problem(X, y, *, X_aux, sample_weight, mode, n_components, xi, alpha
     one_hot[rows, y_index[rows] - 1] = 1.0
     Y = xp.asarray(one_hot, dtype=X.dtype, device=device_of(X))
     w_host = _sample_weight(sample_weight, n)
+    if classes_given is None:
+        _check_class_weights(w_host, y_index, classes)
     if X_aux is not None:
         X_aux = as_matrix(X_aux, "X_aux", xp)
         if sp.issparse(X_aux):
@@ -352,15 +364,19 @@ def _rescaled(X, Y, w_host, X_aux, classes, xp, mode, r, xi, alpha, scales, sq_n
     n = X.shape[0]
     e_data, e_loss = _exponent(scales.data), _exponent(scales.loss)
     w = xp.asarray(w_host / scales.loss, dtype=Y.dtype, device=device_of(Y))
-    xi_internal = _clipped(float(xi), 2 * e_data - e_loss)
+    limit = _weight_limit(xp.finfo(Y.dtype))
+    xi_internal = _clipped(float(xi), 2 * e_data - e_loss, limit)
+    # alpha = 0 is clipped like any weight: the smallest ridge keeps the objective coercive, so
+    # no iterate can run off to infinity (separable classes), and changes nothing else
+    alpha = max(float(alpha), 5e-324)
     if mode == "filter":
-        main = _clipped(float(alpha), -2 * e_data - e_loss) if alpha > 0 else 0.0
+        main = _clipped(alpha, -2 * e_data - e_loss, limit)
     else:
-        main = (_clipped(float(alpha), -e_loss) if alpha > 0 else 0.0) / n
+        main = _clipped(alpha, -e_loss, limit) / n
     aux, aux_max = 0.0, 0.0
     if X_aux is not None:
         X_aux = scale_columns(X_aux, scales.aux, xp)
-        weights = [_clipped(float(alpha), -2 * _exponent(float(t)) - e_loss) if alpha > 0 else 0.0 for t in scales.aux]
+        weights = [_clipped(alpha, -2 * _exponent(float(t)) - e_loss, limit) for t in scales.aux]
         aux, aux_max = xp.asarray(np.asarray(weights), dtype=Y.dtype, device=device_of(Y)), max(weights)
     root, inverse_root = contrast_roots(len(classes))
     to_xp = (lambda a: None if a is None else xp.asarray(a, dtype=Y.dtype, device=device_of(Y)))  # noqa: E731
@@ -380,6 +396,17 @@ def _sample_weight(sample_weight, n):
     if not np.any(w > 0):
         raise ValueError("sample_weight is zero for every sample: at least one sample must have a positive weight.")
     return w
+
+
+def _check_class_weights(w, y_index, classes):
+    """Every class present needs a positive total weight: the loss would not see a class of
+    weight zero, and its scores would run off to minus infinity."""
+    totals = np.bincount(y_index, weights=w, minlength=len(classes))
+    if np.any(totals <= 0):
+        raise ValueError(
+            f"the samples of class(es) {classes[totals <= 0].tolist()} all have weight zero (sample_weight / "
+            "class_weight): give each class a positive weight or drop its samples."
+        )
 
 
 def _mean(w):

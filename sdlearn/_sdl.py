@@ -1,5 +1,6 @@
 """SDLClassifier: the scikit-learn estimator over the LPGD and BCD solver functions."""
 
+import math
 import time
 from numbers import Integral
 
@@ -17,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, check_non_negative, valida
 from ._backend import check_same_namespace, device_of, get_namespace, is_numpy_namespace, to_numpy
 from ._bcd import bcd
 from ._coding import encode
+from ._data import times_power_of_two
 from ._history import KEYS
 from ._lpgd import lpgd
 from ._objective import class_scores, full_probabilities
@@ -282,6 +284,7 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
                 radius=self.radius, radius_decay=self.radius_decay, **common,
             )
         self._result = result
+        self._data_scale = result.state["scales"].data
         self.__dict__.pop("_stream", None)  # a full fit forgets any partial_fit stream
         self.components_ = result.components
         self.coef_ = result.coef
@@ -366,6 +369,7 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         start = time.perf_counter()
         parts = self._stream.update(X_main, y, aux, sample_weight)
         W, beta, gamma, b = self._stream.factors()
+        self._data_scale = self._stream.scales.data
         self.components_ = W.T
         self.coef_ = beta.T
         self.aux_coef_ = gamma.T if gamma is not None else np.zeros((len(self.classes_) - 1, 0))
@@ -458,13 +462,23 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         xp = get_namespace(self.components_)
         dtype = X_main.dtype
         W = xp.astype(self.components_, dtype).T
-        codes = None if self.mode == "filter" else self._encode(X_main, W, xp)
+        beta = xp.astype(self.coef_, dtype).T
+        codes = None
+        if self.mode == "feature":
+            # codes of X / scale and coefficients times scale (exact): no overflow near the float range
+            codes = self._encode(X_main, W, xp)
+            beta = times_power_of_two(beta, _exponent(self._scale()), xp)
         gamma = None if aux is None else xp.astype(self.aux_coef_, dtype).T
-        return class_scores(X_main, aux, W, codes, xp.astype(self.coef_, dtype).T, gamma,
-                            xp.astype(self.intercept_, dtype), self.mode, xp)
+        return class_scores(X_main, aux, W, codes, beta, gamma, xp.astype(self.intercept_, dtype), self.mode, xp)
+
+    def _scale(self):
+        """The power of two by which the solvers divided X in fit (1 for older models)."""
+        return getattr(self, "_data_scale", 1.0)
 
     def _encode(self, X_main, W, xp):
-        return encode(X_main, W, xp, nonnegative=self.nonnegative, max_iter=self.transform_max_iter)
+        """Codes of ``X_main / scale`` (see :meth:`_scale`)."""
+        return encode(X_main, W, xp, nonnegative=self.nonnegative, max_iter=self.transform_max_iter,
+                      scale=self._scale())
 
     def _full_scores(self, X, X_aux, method):
         """Scores of all classes, the baseline's being 0."""
@@ -596,7 +610,9 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         xp = get_namespace(X)
         X = validate_data(self, X, accept_sparse=("csr", "csc"), dtype=(xp.float64, xp.float32), reset=False)
         X_main = self._main(X, xp)
-        return self._encode(X_main, xp.astype(self.components_, X_main.dtype).T, get_namespace(self.components_))
+        xp = get_namespace(self.components_)
+        codes = self._encode(X_main, xp.astype(self.components_, X_main.dtype).T, xp)
+        return times_power_of_two(codes, _exponent(self._scale()), xp)
 
     def inverse_transform(self, X):
         """Reconstruct the main features from codes.
@@ -631,6 +647,10 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.array_api_support = True
         return tags
+
+
+def _exponent(power_of_two):
+    return math.frexp(power_of_two)[1] - 1
 
 
 def _columns(X, indices, xp):

@@ -19,14 +19,20 @@ batch (:mod:`sdlearn._problem`; every later batch is rescaled the same way), on 
 (the streaming path targets data larger than memory).
 """
 
+import math
+
 import numpy as np
 from sklearn.utils import check_random_state
 
 from ._bcd import BlockState, update_codes
 from ._coding import encode
+from ._data import column_scales, data_scale
 from ._objective import class_probabilities
 from ._problem import initial_intercept, prepare_problem
 from ._projection import make_projector
+
+
+_MAX_LOG2_DRIFT = 64  # largest change of units between batches, in powers of two
 
 
 class StreamState:
@@ -69,11 +75,16 @@ class StreamState:
             The objective of the batch and its parts (user's units) at the updated model, with
             the codes that :meth:`SDLClassifier.transform` gives.
         """
+        if self.scales is not None and not (np.any(self.A) or np.any(self.B)):
+            self.scales = None  # only zeros seen so far: this batch sets the units
+            self.blocks.curvature = {}
         pb = prepare_problem(
             X, y, X_aux=X_aux, sample_weight=sample_weight, mode="feature",
             n_components=min(self.r, X.shape[0], X.shape[1]), xi=self.xi, alpha=self.alpha,
             classes=self.classes, scales=self.scales,
         )
+        if self.scales is not None:
+            self._check_units(pb)
         pb.n_components = self.r
         self.problem, self.scales = pb, pb.scales
         if self.W is None:
@@ -91,6 +102,22 @@ class StreamState:
         beta, gamma, b = self._split(self.V)
         fitted = encode(pb.X, self.W, pb.xp, nonnegative=self.nonnegative)
         return pb.in_user_units(pb.objective(self.W, fitted, beta, gamma, b))
+
+    def _check_units(self, pb):
+        """Refuse a batch whose features or covariates are on another scale than the stream's
+        first batch by more than ``2^64`` (about 1e19): the statistics live in its units."""
+        xp = pb.xp
+        own, _ = data_scale(pb.X.X, xp)  # the batch as the DataMatrix holds it (raw, or already rescaled)
+        ratios = [("X", own * pb.X.factor)]
+        if pb.X_aux is not None:
+            ratios += [(f"X_aux column {j}", t) for j, t in enumerate(column_scales(pb.X_aux, xp))]
+        for name, ratio in ratios:
+            if ratio > 0 and abs(math.log2(ratio)) > _MAX_LOG2_DRIFT:
+                raise ValueError(
+                    f"the {name} entries of this batch are about {ratio:.0e} times those of the stream's first "
+                    "batch; partial_fit keeps the units of its first batch: standardise the features "
+                    "(e.g. with StandardScaler) before streaming."
+                )
 
     def factors(self):
         """Dictionary (atoms as columns), ``beta``, ``gamma`` (or ``None``) and the intercept,
