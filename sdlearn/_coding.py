@@ -36,9 +36,13 @@ def encode(X, W, xp, *, nonnegative=False, max_iter=200, tol=1e-6, scale=1.0):
     -------
     C : array of shape (n, r)
     """
-    XW = X @ (W if scale == 1.0 else times_power_of_two(W, -(math.frexp(scale)[1] - 1), xp))
+    k = math.frexp(scale)[1] - 1
+    # large X: scale the thin W down before the product; small X: scale the product up
+    XW = X @ (times_power_of_two(W, -k, xp) if k > 0 else W)
     if sp.issparse(X):
         XW = xp.asarray(XW)
+    if k < 0:
+        XW = times_power_of_two(XW, -k, xp)
     gram = W.T @ W
     if not nonnegative:
         return ridge_solve(gram, XW, xp)
@@ -46,8 +50,8 @@ def encode(X, W, xp, *, nonnegative=False, max_iter=200, tol=1e-6, scale=1.0):
     step = 1.0 / max(float(xp.max(xp.linalg.eigvalsh(gram))), floor)
     # the iterations run on X / 2**k with entries of order one (exact; the codes scale back):
     # squared norms neither overflow nor underflow and the stopping rule's floor is relative
-    k = math.frexp(max_abs(XW, xp))[1]
-    XW = times_power_of_two(XW, -k, xp)
+    shift = math.frexp(max_abs(XW, xp))[1]
+    XW = times_power_of_two(XW, -shift, xp)
     C = step * xp.clip(XW, 0.0, None)
     Z, t = C, 1.0
     active = xp.ones((C.shape[0],), dtype=xp.bool, device=C.device)
@@ -63,7 +67,7 @@ def encode(X, W, xp, *, nonnegative=False, max_iter=200, tol=1e-6, scale=1.0):
         t = t_new
         if not bool(xp.any(active)):
             break
-    return times_power_of_two(C, k, xp)
+    return times_power_of_two(C, shift, xp)
 
 
 def ridge_solve(gram, B, xp):

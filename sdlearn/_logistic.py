@@ -16,6 +16,8 @@ import math
 from ._objective import class_probabilities, logistic_loss_grad
 
 _ARMIJO_HALVINGS = 34  # the line search gives up below a step of 1e-10
+_MAX_STRETCH = 1e4  # longest Newton step relative to 1 + the size of the point
+_MAX_CG_STEP = 1e30  # a conjugate-gradient step this long means zero curvature: stop there
 
 
 class LogisticBlock:
@@ -85,8 +87,14 @@ class LogisticBlock:
             if not gnorm > 1e-12 * max(1.0, abs(value)):  # stationary (or not finite)
                 break
             direction = self._conjugate_gradient(P, grad, gnorm)
+            # a Newton direction along a flat (separable) direction can be astronomically long:
+            # no useful step moves the point by more than 1e4 times its size
+            size = math.sqrt(float(xp.sum(direction * direction)))
+            cap = _MAX_STRETCH * (1.0 + math.sqrt(float(xp.sum(V * V))))
+            if size > cap:
+                direction = direction * (cap / size)
             slope = float(xp.sum(grad * direction))
-            if not slope < 0:
+            if not (slope < 0 and math.isfinite(slope)):
                 break
             t, candidate = 1.0, None
             for _ in range(_ARMIJO_HALVINGS):
@@ -115,6 +123,8 @@ class LogisticBlock:
             if not curvature > 0:
                 break
             step = rs / curvature
+            if not step * math.sqrt(float(xp.sum(p * p))) < _MAX_CG_STEP:  # flat direction: stop
+                break
             d = d + step * p
             residual = residual - step * Hp
             rs_new = float(xp.sum(residual * residual))

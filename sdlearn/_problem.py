@@ -174,9 +174,10 @@ class Problem:
         return W, C, beta, gamma, b
 
     def _check_range(self, name, A, k):
-        """Raise unless ``A * 2**k`` is finite (checked before multiplying: no overflow)."""
+        """Raise unless ``A * 2**k`` is a finite number of the data's dtype (checked before
+        multiplying: no overflow)."""
         largest = max_abs(A, self.xp)
-        limit = math.frexp(float(self.xp.finfo(A.dtype).max))[1]
+        limit = math.frexp(float(self.xp.finfo(self.dtype).max))[1]  # what predictions compute in
         if math.isfinite(largest) and (largest == 0.0 or math.frexp(largest)[1] + k <= limit):
             return
         raise NonFiniteError(
