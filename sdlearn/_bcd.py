@@ -46,7 +46,7 @@ from ._coding import ridge_solve
 from ._logistic import LogisticBlock
 from ._objective import classifier_gradient, classifier_value
 from ._params import BCD, COMMON, DATA, INIT_BCD
-from ._problem import SDLResult, as_matrix, initial_intercept, prepare_problem, sign_flip, top_eigenvalue
+from ._problem import SDLResult, as_matrix, initial_intercept, prepare_problem, sign_flip, top_eigenvalue, warm_start
 from ._projection import make_projector
 
 _MAX_DOUBLINGS = 60  # the adaptive step search doubles its curvature estimate at most this often
@@ -290,38 +290,36 @@ def _classifier_T_gradient(problem, T, gamma, b):
     return classifier_gradient(pb.X, pb.X_aux, (T, gamma, b), cls.G, ridge=pb.ridge, mode=pb.mode, xp=pb.xp)[0]
 
 
+def _factor_block(problem, gram, cross, beta, gamma, b, data_curvature):
+    """Gradient, curvature bound and value (up to a constant) of the objective in a factor
+    ``V`` that the classifier reads through ``T = V beta``: the dictionary in filter mode
+    (``gram = C^T C``, ``cross = X^T C``), the codes in feature mode (``W^T W``, ``X W``).
+    ``data_curvature`` bounds the logistic curvature along ``T``."""
+    pb, xp = problem, problem.xp
+    bbT = beta @ beta.T
+    curvature = 2.0 * pb.xi * top_eigenvalue(gram, xp) + (data_curvature + pb.ridge.main) * top_eigenvalue(bbT, xp)
+
+    def gradient(V):
+        # d/dV of the classifier part is (d/dT) beta^T with T = V beta
+        return 2.0 * pb.xi * (V @ gram - cross) + _classifier_T_gradient(pb, V @ beta, gamma, b) @ beta.T
+
+    def value(V):
+        return _classifier(pb, V @ beta, gamma, b).value + _reconstruction(pb, V, gram, cross)
+
+    return gradient, max(curvature, 1e-12), value
+
+
 def dictionary_gradient(problem, state, C, beta, gamma, b):
     """Gradient, curvature bound and value (up to a constant) of the objective in ``W``
     (filter mode: the classifier reads ``X W beta``)."""
-    pb, xp = problem, problem.xp
-    XtC, CtC, bbT = pb.X.T @ C, C.T @ C, beta @ beta.T
-    curvature = 2.0 * pb.xi * top_eigenvalue(CtC, xp) + (state.data_curvature + pb.ridge.main) * top_eigenvalue(bbT, xp)
-
-    def gradient(V):
-        # d/dW of the classifier part is (d/dT) beta^T with T = W beta
-        return 2.0 * pb.xi * (V @ CtC - XtC) + _classifier_T_gradient(pb, V @ beta, gamma, b) @ beta.T
-
-    def value(V):
-        return _classifier(pb, V @ beta, gamma, b).value + _reconstruction(pb, V, CtC, XtC)
-
-    return gradient, max(curvature, 1e-12), value
+    return _factor_block(problem, C.T @ C, problem.X.T @ C, beta, gamma, b, state.data_curvature)
 
 
 def codes_gradient(problem, state, W, beta, gamma, b):
     """Gradient, curvature bound and value (up to a constant) of the objective in the codes
     ``C`` (feature mode: the classifier reads ``C beta``)."""
-    pb, xp = problem, problem.xp
-    XW, WtW, bbT = pb.X @ W, W.T @ W, beta @ beta.T
-    curv_w = pb.curvature * float(xp.max(pb.w))
-    curvature = 2.0 * pb.xi * top_eigenvalue(WtW, xp) + (curv_w + pb.ridge.main) * top_eigenvalue(bbT, xp)
-
-    def gradient(V):
-        return 2.0 * pb.xi * (V @ WtW - XW) + _classifier_T_gradient(pb, V @ beta, gamma, b) @ beta.T
-
-    def value(V):
-        return _classifier(pb, V @ beta, gamma, b).value + _reconstruction(pb, V, WtW, XW)
-
-    return gradient, max(curvature, 1e-12), value
+    curv_w = problem.curvature * float(problem.xp.max(problem.w))
+    return _factor_block(problem, W.T @ W, problem.X @ W, beta, gamma, b, curv_w)
 
 
 def update_dictionary(problem, state, W, C, beta, gamma, b):
@@ -490,23 +488,13 @@ class _BCD:
 
     def _warm_start(self, init):
         """The factors of a previous BCD result, in this problem's units."""
-        pb, xp = self.pb, self.xp
-        s = init.state
-        if init.solver != "bcd" or init.mode != pb.mode or "W" not in s:
-            raise ValueError(f"init must be a BCD result in mode {pb.mode!r}, got a {init.solver} result "
-                             f"in mode {init.mode!r}.")
+        pb = self.pb
+        s, gamma = warm_start(init, pb, "bcd", "W")
         r = pb.n_components
-        if (tuple(s["W"].shape) != (pb.n_features, r) or tuple(s["C"].shape) != (pb.n_samples, r)
-                or list(init.classes) != list(pb.classes)):
-            raise ValueError("init must be a BCD result on data of the same shape, classes and n_components.")
-        gamma = s["gamma"]
-        if (gamma is None) != (pb.X_aux is None) or (gamma is not None and gamma.shape[0] != pb.n_aux):
-            raise ValueError("init was fitted with a different number of auxiliary covariates.")
+        if tuple(s["W"].shape) != (pb.n_features, r) or tuple(s["C"].shape) != (pb.n_samples, r):
+            raise ValueError("init must be a BCD result on data of the same shape and n_components.")
         ratio = s["scales"].data / pb.scales.data  # codes scale as sigma, beta as 1 / sigma
-        C, beta = s["C"] * ratio, s["beta"] / ratio
-        if gamma is not None:
-            gamma = gamma * pb.asarray(pb.scales.aux / s["scales"].aux)[:, None]
-        return s["W"], C, beta, gamma, s["intercept"]
+        return s["W"], s["C"] * ratio, s["beta"] / ratio, gamma, s["intercept"]
 
     def _balance(self, W, C, beta, gamma, b):
         """Unit-norm atoms; codes and coefficients absorb the scale (objective unchanged)."""

@@ -43,7 +43,7 @@ from ._history import History, LazyFactors, relative_decrease
 from ._logistic import LogisticBlock
 from ._objective import ClassifierValue, aux_scores, classifier_gradient, classifier_value
 from ._params import COMMON, DATA, INIT_LPGD, LPGD
-from ._problem import SDLResult, aux_design_curvature, initial_intercept, prepare_problem, sign_flip
+from ._problem import SDLResult, aux_design_curvature, initial_intercept, prepare_problem, sign_flip, warm_start
 from ._projection import Basis, auto_projection, change_energy, make_projector, residual_energy
 
 _MAX_BACKTRACKS = 40
@@ -378,24 +378,14 @@ class _LPGD:
 
     def _warm_start(self, init, m, d):
         """The state of a previous LPGD result, in this problem's units."""
-        pb, xp = self.pb, self.xp
-        state = init.state
-        if init.solver != "lpgd" or init.mode != pb.mode or state.get("theta2") is None:
-            raise ValueError(f"init must be an LPGD result in mode {pb.mode!r}, got a {init.solver} result "
-                             f"in mode {init.mode!r}.")
-        if tuple(state["theta2"].shape) != (m, d) or list(init.classes) != list(pb.classes):
-            raise ValueError("init must be an LPGD result on data of the same shape and classes.")
-        gamma = state["gamma"]
-        if (gamma is None) != (pb.X_aux is None) or (gamma is not None and gamma.shape[0] != pb.n_aux):
-            raise ValueError("init was fitted with a different number of auxiliary covariates.")
-        old = state["scales"]
+        pb = self.pb
+        state, gamma = warm_start(init, pb, "lpgd", "theta2")
+        if tuple(state["theta2"].shape) != (m, d):
+            raise ValueError("init must be an LPGD result on data of the same shape.")
         T = state["theta2"]
-        if pb.mode == "filter" and old.data != pb.scales.data:  # T = W beta scales as 1 / sigma
-            T = T * (pb.scales.data / old.data)
-        if gamma is not None:
-            ratio = pb.asarray(pb.scales.aux / old.aux)
-            gamma = gamma * ratio[:, None]
-        return xp.asarray(T), gamma, state["intercept"], state.get("scale", 1.0)
+        if pb.mode == "filter":  # T = W beta scales as 1 / sigma
+            T = T * (pb.scales.data / state["scales"].data)
+        return T, gamma, state["intercept"], state.get("scale", 1.0)
 
     def _result(self, basis, point, projected, n_iter, converged, history, L1_bound):
         """Factors from the lifted iterate ``U [U^T A, U^T T]`` (orthonormal dictionary)."""

@@ -246,6 +246,29 @@ class SDLResult:
         return self.history["objective"][-1]
 
 
+def warm_start(init, problem, solver, key):
+    """The state of a previous result of ``solver`` (which holds ``key``), checked against this
+    problem (mode, classes, covariates), and its covariate weights in this problem's units.
+
+    Raises
+    ------
+    ValueError
+        When ``init`` comes from another solver or mode, other classes or other covariates.
+    """
+    state = init.state
+    if init.solver != solver or init.mode != problem.mode or key not in state:
+        raise ValueError(f"init must be a {solver.upper()} result in mode {problem.mode!r}, got a {init.solver} "
+                         f"result in mode {init.mode!r}.")
+    if list(init.classes) != list(problem.classes):
+        raise ValueError(f"init was fitted on the classes {list(init.classes)}, not {list(problem.classes)}.")
+    gamma = state["gamma"]
+    if (gamma is None) != (problem.X_aux is None) or (gamma is not None and gamma.shape[0] != problem.n_aux):
+        raise ValueError("init was fitted with a different number of auxiliary covariates.")
+    if gamma is not None:  # gamma_j scales as tau_j
+        gamma = gamma * problem.asarray(problem.scales.aux / state["scales"].aux)[:, None]
+    return state, gamma
+
+
 def _exponent(power_of_two):
     return math.frexp(power_of_two)[1] - 1
 
