@@ -27,7 +27,7 @@ from sklearn.utils import check_random_state
 from ._bcd import BlockState, update_codes
 from ._coding import encode
 from ._data import column_scales, data_scale
-from ._objective import class_probabilities
+from ._objective import class_probabilities, logistic_loss_grad
 from ._problem import initial_intercept, prepare_problem
 from ._projection import make_projector
 
@@ -159,9 +159,10 @@ class StreamState:
         parts = [codes] + ([np.asarray(pb.X_aux)] if self.q else []) + [np.ones((n, 1))]
         Z = np.hstack(parts)
         R = np.eye(d) if pb.score_map is None else np.asarray(pb.score_map)
-        P, _ = class_probabilities(Z @ self.V @ R, np)
         w, Y = np.asarray(pb.w), np.asarray(pb.Y)
-        gradient = (Z.T @ (w[:, None] * (P - Y)) @ R).ravel()
+        _, G = logistic_loss_grad(Z @ self.V, Y, w, np, R)
+        gradient = (Z.T @ G).ravel()
+        P, _ = class_probabilities(Z @ self.V @ R, np)
         # Hessian of sum_i w_i l(y_i, z_i^T V R) in vec(V) (row-major): z z^T (x) R (diag p - p p^T) R
         curvature = w[:, None, None] * (np.einsum("nj,jl->njl", P, np.eye(d)) - np.einsum("nj,nl->njl", P, P))
         curvature = np.einsum("ij,njk,kl->nil", R, curvature, R)
