@@ -413,21 +413,20 @@ class _BCD:
                     (beta, gamma, b), g = update_classifier(pb, state, W, C, beta, gamma, b)
                 squares += g * g
             factors = self._balance(W, C, beta, gamma, b)
-            stop = self._record(history, factors, math.sqrt(squares), n_iter)
-            decrease = relative_decrease(self.values, self.classifier_part)
-            if not decrease >= -max(1e-10, pb.rtol):  # the sweep increased the objective (or left the float range)
-                factors = previous
-                self.values.pop()
-                history.drop_last()
+            parts = pb.objective(*factors)
+            increase = -relative_decrease(self.values + [parts["objective"]], parts["logistic"] + parts["penalty"])
+            if not math.isfinite(parts["objective"]) or (not state.adaptive and increase > max(1e-10, pb.rtol)):
+                factors = previous  # undone: the sweep left the float range, or a fixed step was too long
                 n_iter -= 1
                 if state.adaptive:
-                    warnings.warn("BCD stopped: a sweep did not decrease the objective. Check the data scaling.",
+                    warnings.warn("BCD stopped: a sweep left the float range. Check the data scaling.",
                                   ConvergenceWarning, stacklevel=3)
                     break
-                # a fixed step that was too long: undo the sweep, halve the step (1 / L is safe)
-                state.rho = min(state.rho / 2.0, 1.0)
+                state.rho = min(state.rho / 2.0, 1.0)  # 1 / L is always safe
                 max_iter -= 1  # the undone sweep still counts against the budget
                 continue
+            stop = self._record(history, factors, math.sqrt(squares), n_iter, parts)
+            decrease = relative_decrease(self.values, self.classifier_part)
             if abs(decrease) <= tol:
                 converged = True
                 break
@@ -439,9 +438,9 @@ class _BCD:
             )
         return self._result(factors, n_iter, converged, history.data)
 
-    def _record(self, history, factors, stationarity, n_iter):
+    def _record(self, history, factors, stationarity, n_iter, parts=None):
         """Append an iterate to the history (user's units); returns whether to stop."""
-        parts = self.pb.objective(*factors)
+        parts = self.pb.objective(*factors) if parts is None else parts
         self.values.append(parts["objective"])
         self.classifier_part = parts["logistic"] + parts["penalty"]
         snapshot = lambda: {key: list(values) for key, values in history.data.items()}  # noqa: E731

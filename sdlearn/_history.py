@@ -101,13 +101,6 @@ class History:
             self.bar.close()
             self.bar = None
 
-    def drop_last(self):
-        """Forget the last entry (an undone step)."""
-        for values in self.data.values():
-            values.pop()
-        if self.bar is not None:
-            self.bar.update(-1)
-
 
 def relative_decrease(values, scale):
     """Decrease over the last step of a sequence of objective values, relative to ``scale``.
