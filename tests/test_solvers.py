@@ -258,6 +258,7 @@ def test_bcd_with_tol_zero_runs_every_sweep(mode):
     """At the rounding floor a sweep may raise the objective by a few ulps: with automatic steps
     BCD carries on (only a sweep that leaves the float range is undone), so convergence
     experiments with tol=0 get their max_iter sweeps."""
-    d = make_sdl_classification(200, 20, 2, mode=mode, random_state=16)
-    res = quiet(bcd, d.data, d.target, n_components=2, mode=mode, xi=d.xi, tol=0, max_iter=60)
+    d = make_sdl_classification(600, 60, 4, n_aux=2, mode=mode, random_state=0)
+    res = quiet(bcd, d.data, d.target, n_components=4, mode=mode, X_aux=d.aux, xi=d.xi, tol=0, max_iter=60,
+                init="random", random_state=0)
     assert res.n_iter == 60 and len(res.history["objective"]) == 61
