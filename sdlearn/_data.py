@@ -66,14 +66,21 @@ class DataMatrix:
     def __matmul__(self, V):
         """``A @ V`` for a thin dense ``V``, as a dense array of the namespace."""
         out = (self.X.T @ V) if self.transposed else (self.X @ V)
-        out = self._dense(out)
-        return out * self.factor if self.factor != 1.0 else out
+        return self._scaled(self._dense(out), self.factor)
 
     def gram(self):
         """``A @ A.T`` as a dense array (``m x m`` for ``A`` of shape ``(m, k)``)."""
         X = self.X
         G = self._dense(X.T @ X if self.transposed else X @ X.T)
-        return G * (self.factor * self.factor) if self.factor != 1.0 else G
+        return self._scaled(G, self.factor * self.factor)
+
+    @staticmethod
+    def _scaled(out, factor):
+        """``out * factor`` in place: ``out`` is a fresh product, and a scaled copy would double
+        the memory of every product with ``X``."""
+        if factor != 1.0:
+            out *= factor
+        return out
 
     def squared_norm(self):
         """``||A||_F^2`` as a Python float."""
