@@ -50,31 +50,31 @@ class LogisticBlock:
         parts.append(xp.zeros_like(V[-1:, :]))
         return xp.concat(parts, axis=0)
 
+    def _contrast(self, V):
+        """``V R``: the score map applied on the small side (``design @ (V R)`` costs no more
+        than ``design @ V``; ``(design @ V) R`` would add an ``n x d x d`` product)."""
+        return V if self.pb.score_map is None else V @ self.pb.score_map
+
     def evaluate(self, V):
         """Value, gradient and contrast probabilities at ``V``."""
         pb, xp = self.pb, self.xp
-        S = self.design @ V
-        loss, G = logistic_loss_grad(S, pb.Y, pb.w, xp, pb.score_map)
+        S = self.design @ self._contrast(V)  # contrast scores
+        loss, G = logistic_loss_grad(S, pb.Y, pb.w, xp)
         R = self.ridge(V)
         value = loss + 0.5 * float(xp.sum(V * R))
         if self.positive_weights:  # probabilities from the gradient, without another exp
-            P = (G if pb.score_map is None else G @ pb.score_map_inverse) / pb.w[:, None] + pb.Y
+            P = G / pb.w[:, None] + pb.Y
         else:
-            P = class_probabilities(S if pb.score_map is None else S @ pb.score_map, xp)[0]
-        return value, self.design.T @ G + R, P
+            P = class_probabilities(S, xp)[0]
+        return value, self._contrast(self.design.T @ G) + R, P
 
     def hessian_product(self, P, D):
-        """Hessian times direction ``D``: per sample ``(diag(p) - p p^T) s`` with ``s = z^T D``
-        on the contrasts (mapped through the score map on both sides)."""
+        """Hessian times direction ``D``: per sample ``(diag(p) - p p^T) s`` with ``s = z^T D R``
+        on the contrasts, mapped back by ``R`` (symmetric)."""
         pb, xp = self.pb, self.xp
-        direction = self.design @ D
-        if pb.score_map is not None:
-            direction = direction @ pb.score_map
-        M = P * direction
+        M = P * (self.design @ self._contrast(D))
         curvature = pb.w[:, None] * (M - P * xp.sum(M, axis=1, keepdims=True))
-        if pb.score_map is not None:
-            curvature = curvature @ pb.score_map
-        return self.design.T @ curvature + self.ridge(D)
+        return self._contrast(self.design.T @ curvature) + self.ridge(D)
 
     def newton(self, V, steps):
         """Truncated Newton-CG with Armijo backtracking (monotone). Returns the new point
