@@ -361,11 +361,7 @@ class Trainer:
             estimator's own, or the checkpoint's).
         """
         est = self.estimator
-        device = resolve_device(est.device) if fresh else est.device_
-        self.context = distributed_context(est.distributed, device)
-        if fresh:
-            device = training_device(device, self.context)
-        check_precision(est.precision, device)
+        device = self._setup_device(fresh)
         devices = [device] if device.type == "cuda" else []
         # the global torch RNG is the estimator's own stream inside, the caller's outside
         with torch.random.fork_rng(devices=devices):
@@ -385,6 +381,21 @@ class Trainer:
                 est._rng.capture_torch(device)
                 est._last_snapshot = self.snapshot()
                 est._grad_scaler_state = self.scaler_state()
+
+    def _setup_device(self, fresh):
+        """The training device; joins the process group of a distributed fit."""
+        est = self.estimator
+        device = resolve_device(est.device) if fresh else est.device_
+        self.context = distributed_context(est.distributed, device)
+        device = training_device(device, self.context)
+        check_precision(est.precision, device)
+        if not fresh and device != est.device_:
+            # a loaded model ("cuda") continued by the process that owns cuda:LOCAL_RANK
+            est.module_.to(device)
+            est.device_ = device
+            if est.optimizer_ is not None:  # loading a state casts it to the parameters' device
+                est.optimizer_.load_state_dict(est.optimizer_.state_dict())
+        return device
 
     @contextlib.contextmanager
     def _distributed(self):

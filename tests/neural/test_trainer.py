@@ -190,5 +190,5 @@ def test_hook_docstring_lists_every_hook():
     doc = inspect.getdoc(BaseTorchEstimator)
     for hook in ("_build_module", "_get_dataset", "_init_module", "_training_phases",
                  "_train_losses", "_on_epoch_begin", "_on_epoch_end", "_forward",
-                 "_validation_score", "_optimizer_params"):
+                 "_validation_score", "_optimizer_params", "_distributed_units"):
         assert hook in doc and hasattr(BaseTorchEstimator, hook)
