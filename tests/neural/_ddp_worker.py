@@ -10,6 +10,9 @@ Usage: ``_ddp_worker.py OUT MODE`` where MODE is
 ``fail``
     A fit whose process of rank 1 raises after epoch 1; the other process
     must be stopped with the error, not hang.
+``nodes``
+    The ``p2c`` case only, written as ``nodes_p2c_rank*``: launched as 2
+    "machines" of 1 process each (``torchrun --nnodes=2``).
 """
 
 import json
@@ -43,18 +46,18 @@ def check_sync_bn(out, rank, world):
              running_mean=bn.running_mean.numpy(), running_var=bn.running_var.numpy())
 
 
-def run_cases(out, rank):
-    for case in CASES:
+def run_cases(out, rank, cases=tuple(CASES), prefix=""):
+    for case in cases:
         callbacks = []
         if case == "local":  # writers: only rank 0's paths may appear
             callbacks = [Checkpoint(os.path.join(out, f"ckpt_rank{rank}"), every=1),
                          CSVLogger(os.path.join(out, f"log_rank{rank}.csv"))]
         est, X = fit(case, rank=1, callbacks=callbacks)
-        np.savez(os.path.join(out, f"{case}_rank{rank}.npz"), proba=predictions(est, X),
-                 **weights(est))
-        with open(os.path.join(out, f"{case}_rank{rank}.json"), "w") as f:
+        name = f"{prefix}{case}_rank{rank}"
+        np.savez(os.path.join(out, f"{name}.npz"), proba=predictions(est, X), **weights(est))
+        with open(os.path.join(out, f"{name}.json"), "w") as f:
             json.dump({"n_iter": est.n_iter_, "loss_curve": est.loss_curve_}, f)
-        est.save(os.path.join(out, f"{case}_saved_rank{rank}.pt"))  # rank 0 only writes
+        est.save(os.path.join(out, f"{prefix}{case}_saved_rank{rank}.pt"))  # rank 0 writes
 
 
 def run_off(out, rank):
@@ -92,6 +95,8 @@ def main():
         run_cases(out, rank)
         run_off(out, rank)
         run_mismatch(out, rank)
+    elif mode == "nodes":
+        run_cases(out, rank, cases=("p2c",), prefix="nodes_")
     elif mode == "fail":
         X, y, fit_params = data("p2c")
         make("p2c", max_iter=3, callbacks=[FailOnRank1()]).fit(X, y, **fit_params)

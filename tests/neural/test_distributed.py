@@ -8,6 +8,7 @@ minibatch, so the two must give the same model up to float rounding.
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,23 +28,41 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 LAUNCH_TIMEOUT = 420  # seconds; a hang fails the test instead of the suite
 
 
-def torchrun(out, mode, timeout=LAUNCH_TIMEOUT):
-    """Run ``_ddp_worker.py OUT MODE`` in 2 processes; (return code, output, seconds)."""
+def _environment():
     env = dict(os.environ, OMP_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join([ROOT, HERE, os.environ.get("PYTHONPATH", "")]))
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(key, None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+    return env
+
+
+def _start(launch, out, mode):
+    cmd = [sys.executable, "-m", "torch.distributed.run", *launch,
            os.path.join(HERE, "_ddp_worker.py"), str(out), mode]
+    return subprocess.Popen(cmd, env=_environment(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def _finish(procs, timeout, what):
+    """Wait for every launcher; kill them all (and their workers) past ``timeout`` seconds."""
+    deadline = time.perf_counter() + timeout
+    outputs = []
+    for proc in procs:
+        try:
+            outputs.append(proc.communicate(timeout=max(1.0, deadline - time.perf_counter()))[0])
+        except subprocess.TimeoutExpired:
+            for p in procs:
+                if p.poll() is None:
+                    os.killpg(p.pid, signal.SIGKILL)  # torchrun and its workers
+            pytest.fail(f"{what} did not finish in {timeout} s")
+    return outputs
+
+
+def torchrun(out, mode, timeout=LAUNCH_TIMEOUT):
+    """Run ``_ddp_worker.py OUT MODE`` in 2 processes; (return code, output, seconds)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
-    try:
-        output, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # torchrun and its workers
-        output, _ = proc.communicate()
-        pytest.fail(f"torchrun {mode} did not finish in {timeout} s:\n{output[-3000:]}")
+    proc = _start(["--standalone", "--nproc_per_node=2"], out, mode)
+    output, = _finish([proc], timeout, f"torchrun {mode}")
     return proc.returncode, output, time.perf_counter() - start
 
 
@@ -138,6 +157,27 @@ def test_a_failing_process_stops_the_other_with_its_error(tmp_path):
     # process group's timeout of 30 minutes
     assert not (tmp_path / "done_rank0").exists()
     assert seconds < 240
+
+
+@pytest.mark.slow
+def test_two_machines_of_one_process_equal_one_process(tmp_path):
+    # torchrun --nnodes=2 on one host: two launchers meet at node 0's store, as machines would
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = [_start(["--nnodes=2", "--nproc_per_node=1", f"--node_rank={node}",
+                     "--master_addr=127.0.0.1", f"--master_port={port}"], tmp_path, "nodes")
+             for node in (0, 1)]
+    outputs = _finish(procs, LAUNCH_TIMEOUT, "torchrun --nnodes=2")
+    for proc, output in zip(procs, outputs):
+        assert proc.returncode == 0, output[-5000:]
+    est, X = fit("p2c")
+    for rank in (0, 1):
+        arrays, record = _load(tmp_path, "nodes_p2c", rank)
+        assert record["loss_curve"] == pytest.approx(est.loss_curve_, rel=1e-5)
+        np.testing.assert_allclose(arrays.pop("proba"), predictions(est, X), atol=1e-5)
+        for key, value in weights(est).items():
+            np.testing.assert_allclose(arrays[key], value, atol=1e-5, err_msg=key)
 
 
 # ----------------------------------------------------------------- in one process
