@@ -23,10 +23,11 @@ tokenising, building the module) is reported apart as ``setup s``. torch runs on
 (``--threads``); the comparison is a ratio measured in one run, on this machine.
 
 **precision**: ``precision="32"`` against ``"bf16"`` (``torch.autocast`` with bfloat16) on the CPU.
-Each fit runs in a fresh Python process, so that its peak resident memory is the process's own
-(``resource.getrusage(RUSAGE_SELF).ru_maxrss``, as a user measures it): ``peak RSS`` is that of
-the whole process (interpreter, torch, data, fit), ``fit RSS`` how far the fit raised it above the
-resident memory just before ``fit``. Time is the median epoch after the first; the score is the
+Each fit runs in a fresh Python process, so that its peak resident memory is the process's own,
+as a user measures it (Linux's ``VmHWM``: ``getrusage``'s ``ru_maxrss`` would also count this
+script's memory, see ``_peak_bytes``): ``peak RSS`` is that of the whole process (interpreter,
+torch, data, fit), ``fit RSS`` how far the fit raised it above the resident memory just before
+``fit``. Time is the median epoch after the first; the score is the
 estimator's ``score`` on held-out data of the same generator (accuracy, mean IoU, Dice, accuracy).
 
 **processes**: the same fit on 1 process and on 2 processes of 1 thread each under
@@ -300,20 +301,39 @@ def measure(name, setup, args):
 
 
 # ------------------------------------------------------------- fresh-process workers
-def _resident_bytes():
-    """Resident memory of this process now (Linux ``/proc``), else its peak so far."""
+def _proc_status(field):
+    """A memory field of ``/proc/self/status`` in bytes (Linux), or None."""
     try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
-        return _peak_bytes()
+        pass
+    return None
+
+
+def _resident_bytes():
+    """Resident memory of this process now."""
+    now = _proc_status("VmRSS")
+    return _peak_bytes() if now is None else now
 
 
 def _peak_bytes():
+    """Peak resident memory of this process.
+
+    Linux's ``VmHWM``; not ``getrusage(RUSAGE_SELF).ru_maxrss``, which in a process started by
+    ``subprocess`` also counts the parent's resident memory at the fork (Linux carries the
+    maximum over ``exec``): a worker started by a parent holding 800 MiB reports 811 MiB there
+    and 11 MiB in ``VmHWM``. Elsewhere ``ru_maxrss``.
+    """
+    peak = _proc_status("VmHWM")
+    if peak is not None:
+        return peak
     import resource
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB on Linux
+    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB elsewhere
 
 
 class Perturb(Callback):
@@ -392,7 +412,8 @@ def _launch(args, key, extra, nproc=None, threads=None, timeout=1200):
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-3000:]}")
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}"
+                               f"{proc.stderr[-3000:]}")
         with open(result) as f:
             return json.load(f)
 

@@ -1,4 +1,4 @@
-"""Multi-process training with torch.distributed: the process group, sharding, DDP units, collectives.
+"""Multi-process training with torch.distributed: process group, sharding, DDP units, collectives.
 
 A fit is distributed when the estimator's ``distributed`` is ``"auto"`` and
 either a default process group of more than one process exists, or the
@@ -67,7 +67,7 @@ def is_secondary_process(setting="auto"):
 
 
 def _init_from_environment(device):
-    """Initialise the default group from torchrun's variables (RANK, WORLD_SIZE, MASTER_ADDR, ...)."""
+    """Initialise the default group from torchrun's variables (RANK, WORLD_SIZE, ...)."""
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(_local_device(device))
@@ -81,7 +81,7 @@ def _destroy():
 
 
 def _local_device(device):
-    """The GPU of this process: an explicit index, else LOCAL_RANK (torchrun), else the current one."""
+    """This process's GPU: an explicit index, else LOCAL_RANK (torchrun), else the current one."""
     if device.index is not None:
         return device
     if "LOCAL_RANK" in os.environ:

@@ -399,7 +399,7 @@ class Trainer:
 
     @contextlib.contextmanager
     def _distributed(self):
-        """Under torch.distributed: global-batch batch norm and one DDP wrapper per loss of a step."""
+        """Under torch.distributed: global-batch batch norm, one DDP wrapper per loss of a step."""
         if self.context is None:
             yield
             return

@@ -9,9 +9,8 @@ the learning rate, which hides nothing but makes weights incomparable.
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
-from _small import data, make
+from _small import ArrayPairs, data, make
 from neural.callbacks import Callback
 
 CASES = {
@@ -44,19 +43,6 @@ class StopAt(Callback):
             trainer.should_stop = True
 
 
-class PairsDataset(Dataset):
-    """Arrays seen as a map-style dataset of ``(x, y)`` items."""
-
-    def __init__(self, X, y):
-        self.X, self.y = X, y
-
-    def __len__(self):
-        return len(self.X)
-
-    def __getitem__(self, i):
-        return self.X[i], self.y[i]
-
-
 def fit(case, rank=0, callbacks=()):
     """Fit ``case``; ``rank`` is the process that asks to stop (``stop_at`` cases).
 
@@ -73,7 +59,7 @@ def fit(case, rank=0, callbacks=()):
     if "stop_at" in spec:
         extra.append(StopAt(spec["stop_at"], rank))
     est = make(spec["name"], callbacks=extra or None, **spec["params"])
-    source = PairsDataset(X, y) if spec.get("dataset") else X
+    source = ArrayPairs(X, y) if spec.get("dataset") else X
     est.fit(source, None if spec.get("dataset") else y, **fit_params)
     return est, X
 

@@ -26,7 +26,7 @@ import torch.distributed as dist
 from _ddp_cases import CASES, fit, predictions, sync_bn_batch, weights
 from _small import data, make
 from neural._syncbn import CPUSyncBatchNorm
-from neural.callbacks import Callback, Checkpoint, CSVLogger
+from neural.callbacks import Callback, Checkpoint, CSVLogger, ProgressBar
 
 torch.set_num_threads(1)
 
@@ -48,11 +48,15 @@ def check_sync_bn(out, rank, world):
 
 def run_cases(out, rank, cases=tuple(CASES), prefix=""):
     for case in cases:
-        callbacks = []
-        if case == "local":  # writers: only rank 0's paths may appear
+        callbacks, bar = [], None
+        if case == "local":  # writers: only rank 0's paths may appear, only rank 0's bar fills
+            bar = open(os.path.join(out, f"bar_rank{rank}.txt"), "w")
             callbacks = [Checkpoint(os.path.join(out, f"ckpt_rank{rank}"), every=1),
-                         CSVLogger(os.path.join(out, f"log_rank{rank}.csv"))]
+                         CSVLogger(os.path.join(out, f"log_rank{rank}.csv")),
+                         ProgressBar(file=bar)]
         est, X = fit(case, rank=1, callbacks=callbacks)
+        if bar is not None:
+            bar.close()
         name = f"{prefix}{case}_rank{rank}"
         np.savez(os.path.join(out, f"{name}.npz"), proba=predictions(est, X), **weights(est))
         with open(os.path.join(out, f"{name}.json"), "w") as f:

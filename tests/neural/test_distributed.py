@@ -112,12 +112,14 @@ def test_stop_in_one_process_stops_both(two_processes):
 
 
 @pytest.mark.slow
-def test_only_rank_zero_writes_checkpoints_and_logs(two_processes):
+def test_only_rank_zero_writes_checkpoints_logs_and_progress(two_processes):
     assert sorted(os.listdir(two_processes / "ckpt_rank0")) == ["best.pt", "epoch_0001.pt",
                                                                 "epoch_0002.pt"]
     assert (two_processes / "log_rank0.csv").exists()
     assert not (two_processes / "ckpt_rank1").exists()
     assert not (two_processes / "log_rank1.csv").exists()
+    assert "LocalLearningClassifier" in (two_processes / "bar_rank0.txt").read_text()
+    assert (two_processes / "bar_rank1.txt").read_text() == ""
 
 
 @pytest.mark.slow
@@ -145,7 +147,8 @@ def test_off_trains_alone_and_different_data_is_refused(two_processes):
             assert json.load(f)["n_iter"] == 1
         with open(two_processes / f"mismatch_rank{rank}.json") as f:
             error = json.load(f)["error"]
-        assert error is not None and "different data" in error and "[(48, None), (64, None)]" in error
+        assert error is not None and "different data" in error
+        assert "[(48, None), (64, None)]" in error
 
 
 @pytest.mark.slow
