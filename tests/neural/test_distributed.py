@@ -16,6 +16,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from filelock import FileLock  # a dependency of torch
 
 from _ddp_cases import CASES, fit, predictions, sync_bn_batch, weights
 from neural import LocalLearningClassifier
@@ -66,11 +67,24 @@ def torchrun(out, mode, timeout=LAUNCH_TIMEOUT):
     return proc.returncode, output, time.perf_counter() - start
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def two_processes(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ddp")
-    code, output, _ = torchrun(out, "fits")
-    assert code == 0, output[-5000:]
+    # one launch for the whole run, also when pytest-xdist spreads these tests over workers
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    out = root / "ddp_fits"
+    with FileLock(str(out) + ".lock", timeout=LAUNCH_TIMEOUT + 60):
+        if not out.exists():
+            out.mkdir()
+            result = "timeout\nthe torchrun launch did not finish (see the first failure)"
+            try:
+                code, output, _ = torchrun(out, "fits")
+                result = f"{code}\n{output[-5000:]}"
+            finally:
+                (out / "launch.txt").write_text(result)
+    code, _, output = (out / "launch.txt").read_text().partition("\n")
+    assert code == "0", output
     return out
 
 
