@@ -15,7 +15,7 @@ import contextlib
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.distributed.nn import functional as dist_fn
+from torch.distributed import _functional_collectives as funcol
 from torch.nn.modules.batchnorm import _BatchNorm
 
 __all__ = ["CPUSyncBatchNorm", "synchronized_batchnorm"]
@@ -25,9 +25,11 @@ class CPUSyncBatchNorm(_BatchNorm):
     """Batch norm whose training statistics are those of all processes' inputs together.
 
     Every process sums its inputs, their squares and its count per channel
-    in float64; one all-reduce through
-    :func:`torch.distributed.nn.functional.all_reduce` (whose backward
-    all-reduces the gradients) gives the global mean and variance, so the
+    in float64; one all-reduce through torch.distributed's functional
+    collectives (``torch.distributed._functional_collectives.all_reduce``,
+    whose backward all-reduces the gradients; torch's replacement of the
+    deprecated ``torch.distributed.nn.functional.all_reduce``) gives the
+    global mean and variance, so the
     output and its gradient are those of batch norm over the global batch.
     (float64 keeps ``E[x^2] - E[x]^2`` exact to about 1e-9 relative unless the
     mean exceeds the standard deviation ten-thousandfold.) In eval mode, or
@@ -63,7 +65,8 @@ class CPUSyncBatchNorm(_BatchNorm):
         shape = [1, channels] + [1] * (input.dim() - 2)
         x = input.double()
         count = torch.full((1,), input.numel() / channels, dtype=torch.float64, device=x.device)
-        totals = dist_fn.all_reduce(torch.cat([x.sum(dims), (x * x).sum(dims), count]))
+        local = torch.cat([x.sum(dims), (x * x).sum(dims), count])
+        totals = funcol.wait_tensor(funcol.all_reduce(local, "sum", dist.group.WORLD))
         n = totals[-1]
         mean = totals[:channels] / n
         var = (totals[channels:-1] / n - mean * mean).clamp_min(0.0)
@@ -71,7 +74,7 @@ class CPUSyncBatchNorm(_BatchNorm):
         if self.affine:
             out = out * self.weight.view(shape) + self.bias.view(shape)
         if self.training and self.track_running_stats:
-            self._update_running_stats(mean.detach(), var.detach(), float(n))
+            self._update_running_stats(mean.detach(), var.detach(), float(n.detach()))
         return out.to(input.dtype) if input.dtype != torch.float32 else out
 
     @torch.no_grad()
