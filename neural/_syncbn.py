@@ -15,20 +15,40 @@ import contextlib
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.distributed import _functional_collectives as funcol
 from torch.nn.modules.batchnorm import _BatchNorm
 
 __all__ = ["CPUSyncBatchNorm", "synchronized_batchnorm"]
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over the processes, differentiable: the gradient is summed over the processes too.
+
+    As in the autograd function of :class:`torch.nn.SyncBatchNorm`: every
+    process's output depends on every process's input. (torch's
+    ``torch.distributed.nn.functional.all_reduce`` does this but is deprecated
+    in torch 2.13; its replacement in ``torch.distributed._functional_collectives``
+    took 40% longer per call here.)
+    """
+
+    @staticmethod
+    def forward(ctx, tensor):
+        tensor = tensor.clone()
+        dist.all_reduce(tensor)
+        return tensor
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)
+        return grad
 
 
 class CPUSyncBatchNorm(_BatchNorm):
     """Batch norm whose training statistics are those of all processes' inputs together.
 
     Every process sums its inputs, their squares and its count per channel
-    in float64; one all-reduce through torch.distributed's functional
-    collectives (``torch.distributed._functional_collectives.all_reduce``,
-    whose backward all-reduces the gradients; torch's replacement of the
-    deprecated ``torch.distributed.nn.functional.all_reduce``) gives the
+    in float64; one :func:`torch.distributed.all_reduce` (whose backward
+    all-reduces the gradients, see :class:`_AllReduceSum`) gives the
     global mean and variance, so the
     output and its gradient are those of batch norm over the global batch.
     (float64 keeps ``E[x^2] - E[x]^2`` exact to about 1e-9 relative unless the
@@ -66,7 +86,7 @@ class CPUSyncBatchNorm(_BatchNorm):
         x = input.double()
         count = torch.full((1,), input.numel() / channels, dtype=torch.float64, device=x.device)
         local = torch.cat([x.sum(dims), (x * x).sum(dims), count])
-        totals = funcol.wait_tensor(funcol.all_reduce(local, "sum", dist.group.WORLD))
+        totals = _AllReduceSum.apply(local)
         n = totals[-1]
         mean = totals[:channels] / n
         var = (totals[channels:-1] / n - mean * mean).clamp_min(0.0)
