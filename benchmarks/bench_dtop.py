@@ -50,7 +50,7 @@ GRID_LR = (0.1, 0.3, 1.0)
 GRID_P0 = (0.9, 0.95, 0.97, 0.99)
 
 
-def _model_params(args, n_classes):
+def _model_params(args):
     return dict(patch_size=4, embed_dim=64, depth=6, num_heads=4, stage_ends=(2, 4), k=5,
                 batch_size=32, learning_rate_init=1e-3, random_state=args.seed, device="cpu")
 
@@ -148,7 +148,7 @@ def run(args):
     rows, figures = [], {}
     for name in args.datasets:
         X, M, Xt, Mt, n_classes = _data(name, args)
-        params = _model_params(args, n_classes)
+        params = _model_params(args)
         print(f"\n[{name}] {len(X)} train / {len(Xt)} test images, {n_classes} classes, "
               f"{100 * (M == 0).mean():.0f}% background pixels", flush=True)
         with tempfile.TemporaryDirectory() as tmp:
@@ -228,7 +228,7 @@ def sweep(args):
         sargs.seed = seed
         for name in args.datasets:
             X, M, Xt, Mt, n_classes = _data(name, sargs)
-            params = _model_params(sargs, n_classes)
+            params = _model_params(sargs)
             lr0 = params["learning_rate_init"]
             with tempfile.TemporaryDirectory() as tmp:
                 path, base = _step1(sargs, name, seed, params, X, M, e1, tmp)
