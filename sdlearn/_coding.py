@@ -7,9 +7,11 @@ equal the matching rows of predictions on the whole set.
 
 import math
 
+import numpy as np
 import scipy.sparse as sp
 
 from ._data import max_abs, times_power_of_two
+from ._rows import is_dask, row_map
 
 
 def encode(X, W, xp, *, nonnegative=False, max_iter=200, tol=1e-6, scale=1.0):
@@ -78,4 +80,10 @@ def ridge_solve(gram, B, xp):
     relative = max(1e-12, 10.0 * float(finfo.eps))
     ridge = max(relative * float(xp.linalg.trace(gram)), 16.0 * float(finfo.smallest_normal))
     eye = xp.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
+    if is_dask(B):  # rows on a cluster: each chunk solves its own right-hand sides
+        return row_map(_solve_rows, B, ncols=B.shape[1], dtype=B.dtype, M=gram + ridge * eye)
     return xp.linalg.solve(gram + ridge * eye, B.T).T
+
+
+def _solve_rows(B, M):
+    return np.linalg.solve(M, B.T).T
