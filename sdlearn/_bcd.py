@@ -212,13 +212,27 @@ def _feasible(a, state, xp):
     return clip_nonnegative(a, xp) if state.nonnegative else a
 
 
-def projected_gradient(x, gradient, L, state, xp, *, constrained=True, value=None, key=None, rtol=1e-12):
+def _settle(value, riders, point, *sums):
+    """``value(point)`` and ``sums`` as floats, with the values ``riders`` asks for at ``point``
+    (see :class:`_FactorBlock`), all in one round trip on a cluster."""
+    lazy = value(point)
+    extras = [] if riders is None else riders.extras()
+    computed = hosts(lazy, *sums, *extras)
+    if extras:
+        riders.store(computed[1 + len(sums):])
+    return tuple(float(v) for v in computed[:1 + len(sums)])
+
+
+def projected_gradient(x, gradient, L, state, xp, *, constrained=True, value=None, key=None, rtol=1e-12,
+                       riders=None):
     """``state.n_steps`` projected-gradient steps; returns the point and the first
     gradient-mapping norm (the block's stationarity measure).
 
     ``L`` is a global curvature bound of the block. ``gradient`` and ``value`` may return lazy
     values for a row array ``x`` (codes on a dask cluster): each trial's value and the two sums
-    of its descent test are computed together, in one round trip. With ``value`` (and adaptive
+    of its descent test are computed together, in one round trip, with what ``riders`` (an
+    object with ``extras()`` and ``store(values)``) asks to compute at the same point (the next
+    gradient's sums). With ``value`` (and adaptive
     steps) the steps adapt instead: each starts from half the curvature accepted last time for this block
     (but not below ``2^-40 L``) and doubles it until the descent-lemma bound holds, never
     beyond ``L`` (and at most ``_MAX_DOUBLINGS`` times). The bound is loose where the logistic loss is flat (its
@@ -226,7 +240,7 @@ def projected_gradient(x, gradient, L, state, xp, *, constrained=True, value=Non
     keep BCD from stalling.
     """
     adaptive = value is not None and state.adaptive
-    current = floats(value(x))[0] if adaptive else None
+    current = _settle(value, riders, x)[0] if adaptive else None
     first = None
     for _ in range(state.n_steps):
         g = keep(gradient(x))
@@ -242,7 +256,8 @@ def projected_gradient(x, gradient, L, state, xp, *, constrained=True, value=Non
             move = candidate - x
             if not adaptive:
                 break
-            candidate_value, slope, squares = floats(value(candidate), xp.sum(g * move), xp.sum(move * move))
+            candidate_value, slope, squares = _settle(value, riders, candidate, xp.sum(g * move),
+                                                      xp.sum(move * move))
             bound = current + slope + 0.5 * trial * squares
             if candidate_value <= bound + rtol * abs(current) or trial >= L:
                 current = candidate_value
@@ -251,7 +266,7 @@ def projected_gradient(x, gradient, L, state, xp, *, constrained=True, value=Non
         if adaptive:
             state.curvature[key] = trial
         if first is None:
-            first = _norm(move, xp) * trial
+            first = (math.sqrt(squares) if adaptive else _norm(move, xp)) * trial
         x = candidate
     return x, (0.0 if first is None else first)
 
@@ -287,30 +302,69 @@ def _classifier(problem, T, gamma, b, lazy=False):
                             score_map=pb.score_map, lazy=lazy)
 
 
-def _classifier_T_gradient(problem, T, gamma, b):
-    """Gradient of the classifier part with respect to ``T = W beta`` or ``C beta``."""
+def _classifier_T_gradient(problem, T, gamma, b, G=None, XtG=None):
+    """Gradient of the classifier part with respect to ``T = W beta`` or ``C beta`` (``G``, the
+    score gradient at ``T``, and ``X^T G`` if known)."""
     pb = problem
-    cls = _classifier(pb, T, gamma, b, lazy=True)  # the loss itself is not needed
-    return classifier_gradient(pb.X, pb.X_aux, (T, gamma, b), cls.G, ridge=pb.ridge, mode=pb.mode, xp=pb.xp)[0]
+    if G is None:
+        G = _classifier(pb, T, gamma, b, lazy=True).G  # the loss itself is not needed
+    if pb.mode == "feature":  # no sum over the samples: the gradient is a row array
+        return classifier_gradient(pb.X, pb.X_aux, (T, None, b), G, ridge=pb.ridge, mode=pb.mode, xp=pb.xp,
+                                   sums=(None, None, None))[0]
+    XtG = host(pb.X.T.lazy_matmul(G)) if XtG is None else XtG
+    return classifier_gradient(pb.X, pb.X_aux, (T, None, b), G, ridge=pb.ridge, mode=pb.mode, xp=pb.xp,
+                               sums=(XtG, None, None))[0]
 
 
-def _factor_block(problem, gram, cross, beta, gamma, b, data_curvature):
+class _FactorBlock:
     """Gradient, curvature bound and value (up to a constant) of the objective in a factor
     ``V`` that the classifier reads through ``T = V beta``: the dictionary in filter mode
     (``gram = C^T C``, ``cross = X^T C``), the codes in feature mode (``W^T W``, ``X W``).
-    ``data_curvature`` bounds the logistic curvature along ``T``."""
-    pb, xp = problem, problem.xp
-    bbT = beta @ beta.T
-    curvature = 2.0 * pb.xi * top_eigenvalue(gram, xp) + (data_curvature + pb.ridge.main) * top_eigenvalue(bbT, xp)
+    ``data_curvature`` bounds the logistic curvature along ``T``.
 
-    def gradient(V):
+    On a cluster in filter mode each value also asks (as ``riders`` of
+    :func:`projected_gradient`) for ``X^T G`` at the same point, so that the gradient at an
+    accepted trial point needs no further round trip.
+    """
+
+    def __init__(self, problem, gram, cross, beta, gamma, b, data_curvature):
+        pb, xp = problem, problem.xp
+        self.pb, self.gram, self.cross, self.beta, self.gamma, self.b = pb, gram, cross, beta, gamma, b
+        bbT = beta @ beta.T
+        curvature = 2.0 * pb.xi * top_eigenvalue(gram, xp) + (data_curvature + pb.ridge.main) * top_eigenvalue(bbT, xp)
+        self.curvature = max(curvature, 1e-12)
+        self._pending = self._known = None
+
+    def gradient(self, V):
+        pb = self.pb
+        known = self._known if self._known is not None and self._known[0] is V else (None, None, None)
         # d/dV of the classifier part is (d/dT) beta^T with T = V beta
-        return 2.0 * pb.xi * (V @ gram - cross) + _classifier_T_gradient(pb, V @ beta, gamma, b) @ beta.T
+        g_T = _classifier_T_gradient(pb, V @ self.beta, self.gamma, self.b, known[1], known[2])
+        return 2.0 * pb.xi * (V @ self.gram - self.cross) + g_T @ self.beta.T
 
-    def value(V):  # lazy for a row array V (see projected_gradient)
-        return _classifier(pb, V @ beta, gamma, b, lazy=True).value + _reconstruction(pb, V, gram, cross)
+    def value(self, V):
+        """The value at ``V`` (a lazy scalar for row arrays; see :func:`projected_gradient`)."""
+        pb = self.pb
+        cls = _classifier(pb, V @ self.beta, self.gamma, self.b, lazy=True)
+        if pb.distributed and pb.mode == "filter":
+            self._pending = (V, cls.G, pb.X.T.lazy_matmul(cls.G))
+        return cls.value + _reconstruction(pb, V, self.gram, self.cross)
 
-    return gradient, max(curvature, 1e-12), value
+    def extras(self):
+        """Lazy values to compute with the last :meth:`value`: ``X^T G`` at its point."""
+        return [] if self._pending is None else [self._pending[2]]
+
+    def store(self, values):
+        """Keep the computed :meth:`extras` for :meth:`gradient` at the same point."""
+        self._known = (self._pending[0], self._pending[1], values[0])
+        self._pending = None
+
+    def __iter__(self):  # gradient, curvature, value = block
+        return iter((self.gradient, self.curvature, self.value))
+
+
+def _factor_block(problem, gram, cross, beta, gamma, b, data_curvature):
+    return _FactorBlock(problem, gram, cross, beta, gamma, b, data_curvature)
 
 
 def dictionary_gradient(problem, state, C, beta, gamma, b):
@@ -335,9 +389,9 @@ def update_dictionary(problem, state, W, C, beta, gamma, b):
     if pb.mode == "feature":
         new, stationarity = least_squares_block(pb, state, W, *hosts(C.T @ C, pb.X.T.lazy_matmul(C)))
     else:
-        gradient, curvature, value = dictionary_gradient(pb, state, C, beta, gamma, b)
-        new, stationarity = projected_gradient(W, gradient, curvature, state, pb.xp, value=value, key="dictionary",
-                                               rtol=pb.rtol)
+        block = dictionary_gradient(pb, state, C, beta, gamma, b)
+        new, stationarity = projected_gradient(W, block.gradient, block.curvature, state, pb.xp, value=block.value,
+                                               key="dictionary", rtol=pb.rtol, riders=block)
     return _limit(new, W, state, pb.xp), stationarity
 
 
@@ -349,9 +403,9 @@ def update_codes(problem, state, W, C, beta, gamma, b):
     if pb.mode == "filter":
         new, stationarity = least_squares_block(pb, state, C, W.T @ W, keep(pb.X @ W))
     else:
-        gradient, curvature, value = codes_gradient(pb, state, W, beta, gamma, b)
-        new, stationarity = projected_gradient(C, gradient, curvature, state, pb.xp, value=value, key="codes",
-                                               rtol=pb.rtol)
+        block = codes_gradient(pb, state, W, beta, gamma, b)
+        new, stationarity = projected_gradient(C, block.gradient, block.curvature, state, pb.xp, value=block.value,
+                                               key="codes", rtol=pb.rtol, riders=block)
     return _limit(new, C, state, pb.xp), stationarity
 
 

@@ -55,8 +55,14 @@ class DistributedLogisticBlock(LogisticBlock):
         packed = host(_dask.sum_rows(_block_statistics, self.design, pb.Y, pb.w, shape=(size,), VR=VR, R=R))
         loss, ZtG, H = packed[0], packed[1:1 + D * d].reshape(D, d), packed[1 + D * d:].reshape(D * d, D * d)
         ridge = self.ridge(V)
+        self._last = (V, float(loss))
         value = float(loss) + 0.5 * float(xp.sum(V * ridge))
         return value, self._contrast(xp.asarray(ZtG, dtype=V.dtype)) + ridge, xp.asarray(H, dtype=V.dtype)
+
+    def known_loss(self, V):
+        """The loss at ``V`` if the last evaluation was there (a float), else ``None``."""
+        last = getattr(self, "_last", None)
+        return last[1] if last is not None and last[0] is V else None
 
     def hessian_product(self, H, D):
         """Hessian (of the loss, from :meth:`evaluate`) times ``D``, plus the ridge's."""

@@ -40,6 +40,11 @@ class LogisticBlock:
         self.pb, self.xp = problem, problem.xp
         self.positive_weights = problem.min_weight > 0
 
+    def known_loss(self, V):
+        """The loss at ``V`` if this block already computed it without a pass over the rows
+        (never, in memory; see the distributed block)."""
+        return None
+
     def ridge(self, V):
         """Gradient of the penalty at ``V`` (it is quadratic): the intercept row is free."""
         xp, r, q, ridge = self.xp, self.r, self.q, self.pb.ridge

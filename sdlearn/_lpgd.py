@@ -41,11 +41,11 @@ from sklearn.utils._param_validation import validate_params
 
 from ._history import History, LazyFactors, relative_decrease
 from ._logistic import logistic_block
-from ._objective import ClassifierValue, aux_scores, classifier_gradient, classifier_value
+from ._objective import ClassifierValue, aux_scores, classifier_gradient, classifier_value, gradient_sums
 from ._params import COMMON, DATA, INIT_LPGD, LPGD
 from ._problem import SDLResult, aux_design_curvature, initial_intercept, prepare_problem, sign_flip, warm_start
 from ._projection import Basis, change_energy, choose_projection, make_projector, residual_energy
-from ._rows import host, hosts, keep
+from ._rows import floats, host, hosts, is_dask, keep
 
 _MAX_BACKTRACKS = 40
 _GROWTH = 1.25  # least step growth after an accepted step (adaptive mode)
@@ -172,7 +172,8 @@ class Step(NamedTuple):
     ``basis`` the projection's basis, ``reconstruction`` the weighted reconstruction term,
     ``objective`` the total, ``stationarity`` the gradient-mapping norm, ``backtracks`` the
     number of doublings of the curvature estimates, ``used`` the real curvature along the step
-    over the model's, and ``block``, ``column_scale`` what was projected (``[A, c block]``).
+    over the model's, ``block``, ``column_scale`` what was projected (``[A, c block]``) and
+    ``coefficients`` the classifier block in the basis (``T = U coefficients``).
     """
 
     point: tuple
@@ -185,6 +186,7 @@ class Step(NamedTuple):
     used: float
     block: Any
     column_scale: float
+    coefficients: Any
 
 
 class _LPGD:
@@ -206,9 +208,16 @@ class _LPGD:
         return classifier_value(pb.X, pb.Y, pb.w, pb.X_aux, point, ridge=pb.ridge, mode=pb.mode, xp=self.xp,
                                 score_map=pb.score_map, S=S, lazy=lazy)
 
-    def gradients(self, point, G):
+    def gradients(self, point, G, basis=None):
+        """The classifier part's gradient; its sums over the samples are computed in one round
+        trip with what the next projection from ``basis`` can compute ahead."""
         pb = self.pb
-        return classifier_gradient(pb.X, pb.X_aux, point, G, ridge=pb.ridge, mode=pb.mode, xp=self.xp)
+        pending = self.projector.pending(basis)
+        computed = hosts(*gradient_sums(pb.X, pb.X_aux, G, mode=pb.mode, with_aux=point[1] is not None, xp=self.xp),
+                         *pending)
+        self.projector.receive(basis, list(computed[3:]))
+        return classifier_gradient(pb.X, pb.X_aux, point, G, ridge=pb.ridge, mode=pb.mode, xp=self.xp,
+                                   sums=computed[:3])
 
     # -- the run ------------------------------------------------------------------------------
     def run(self, history, *, max_iter, tol, step_size, init, acceleration):
@@ -216,7 +225,7 @@ class _LPGD:
         m, d = self.A.shape[0], pb.n_scores
         T, gamma, b, scale = self._initial_point(init, m, d)
         basis = self.projector.project(T, 1.0)
-        x = (keep(basis.U @ host(basis.U.T @ T)), gamma, b)
+        x = (keep(basis.U @ basis.UtT), gamma, b)
         projected = (T, 1.0)
 
         # curvature bounds of the classifier blocks; the top singular value of [A, c T] bounds
@@ -266,7 +275,7 @@ class _LPGD:
                 break
             x_new, cls_new, basis_new = step.point, step.classifier, step.basis
             if self.refit_steps:
-                x_new, cls_new = self._refit_classifier(x_new, basis_new)
+                x_new, cls_new = self._refit_classifier(x_new, basis_new, step.coefficients)
             x_prev, S_prev, x, cls, basis = x, cls.scores, x_new, cls_new, basis_new
             projected = (step.block, step.column_scale)
             momentum_t = t_next
@@ -301,7 +310,7 @@ class _LPGD:
         factors = LazyFactors(lambda: self._result(basis, point, projected, n_iter, False, snapshot(), L1_bound))
         return history.append(self.pb.in_user_units(parts), stationarity, factors)
 
-    def _refit_classifier(self, point, basis):
+    def _refit_classifier(self, point, basis, coefficients):
         """Newton-CG on the classifier restricted to the current subspace ``span(U)``.
 
         With ``U`` fixed the objective is convex in ``(U^T T, gamma, b)`` and the iterate stays
@@ -319,11 +328,19 @@ class _LPGD:
         ones = pb.X.ones(1)
         design = xp.concat([features, ones] if gamma is None else [features, pb.X_aux, ones], axis=1)
         block = logistic_block(design, eye, r, pb.n_aux, pb)
-        UtT = host(U.T @ T)
-        start = xp.concat([UtT, b[None, :]] if gamma is None else [UtT, gamma, b[None, :]], axis=0)
+        # U^T T: the step's coefficients (T = U coefficients), no pass over the rows
+        start = xp.concat([coefficients, b[None, :]] if gamma is None else [coefficients, gamma, b[None, :]], axis=0)
         V, _ = block.newton(start, self.refit_steps)
         point = (keep(U @ V[:r, :]), None if gamma is None else V[r:-1, :], V[-1, :])
-        return point, self.classifier(point, block.design @ V)
+        cls = self.classifier(point, block.design @ V, lazy=True)
+        # on a cluster the block's last evaluation was at V: its loss, and the penalty from
+        # ||U V_r||^2 = tr(V_r^T (U^T U) V_r), need no further round trip
+        known = block.known_loss(V)
+        if known is not None and basis.UtU is not None:
+            cls = cls._replace(penalty=pb.ridge.value(V[:r, :], point[1], xp, main_sum=float(
+                xp.sum(V[:r, :] * (basis.UtU @ V[:r, :])))))
+        loss, penalty = floats(cls.loss if known is None else known, cls.penalty)
+        return point, cls._replace(loss=loss, penalty=penalty)
 
     def _step(self, y, cls_y, basis):
         """One safeguarded projected-gradient step from the classifier point ``y``.
@@ -332,7 +349,7 @@ class _LPGD:
         descent-lemma bound at ``y``. Returns a :class:`Step`, or ``None`` if no step works.
         """
         pb, xp = self.pb, self.xp
-        gradient = self.gradients(y, cls_y.G)
+        gradient = self.gradients(y, cls_y.G, basis)
         gradient = (keep(gradient[0]),) + gradient[1:]
         for backtracks in range(_MAX_BACKTRACKS):
             L1, L2 = self.L
@@ -341,7 +358,7 @@ class _LPGD:
             # space, so (like the exact one) it never projects worse than the current subspace
             c = math.sqrt(L1 / (2.0 * pb.xi))
             new_basis = self.projector.project(half[0], c, warm=basis)
-            coefficients = host(new_basis.U.T @ half[0])
+            coefficients = new_basis.UtT  # U^T half[0], from the projector's products
             point = (keep(new_basis.U @ coefficients), half[1], half[2])
             S = None
             if pb.mode == "filter" and new_basis.E is not None:
@@ -350,20 +367,25 @@ class _LPGD:
             cls_new = self.classifier(point, S, lazy=True)
             recon = pb.xi * residual_energy(self.projector, new_basis, pb.sq_norm_X)
             move = _combine(point, y, -1.0)
-            # the sums over the samples (the loss; in feature mode the block T's too) in one round trip
-            loss, sq_T, linear_T = hosts(cls_new.loss, _sum_sq(move[0], xp), _sum_inner(gradient[0], move[0], xp))
-            cls_new = cls_new._replace(loss=float(loss))
+            # the sums over the samples (the loss; in feature mode the penalty, the block T's
+            # sums and U's overlaps too) in one round trip on a cluster
+            rows = is_dask(new_basis.U)
+            loss, penalty, sq_T, linear_T, overlap, UtU = hosts(
+                cls_new.loss, cls_new.penalty, _sum_sq(move[0], xp), _sum_inner(gradient[0], move[0], xp),
+                new_basis.U.T @ basis.U if rows else None, new_basis.U.T @ new_basis.U if rows else None)
+            cls_new = cls_new._replace(loss=float(loss), penalty=float(penalty))
+            new_basis.UtU = UtU
             sq = [float(sq_T), _sq(move[1], xp) + _sq(move[2], xp)]
             linear = sum([float(linear_T)] + [_inner(g, v, xp) for g, v in zip(gradient[1:], move[1:])])
             model = cls_y.value + linear + 0.5 * L1 * sq[0] + 0.5 * L2 * sq[1]
             if cls_new.value <= model + pb.rtol * abs(cls_y.value):
-                recon_move = 2.0 * pb.xi * math.sqrt(change_energy(self.projector, new_basis, basis))
+                recon_move = 2.0 * pb.xi * math.sqrt(change_energy(self.projector, new_basis, basis, overlap))
                 stationarity = math.sqrt(recon_move * recon_move + L1 * L1 * sq[0] + L2 * L2 * sq[1])
                 # fraction of the model's quadratic term that the step really met
                 quadratic = 0.5 * (L1 * sq[0] + L2 * sq[1])
                 used = (cls_new.value - cls_y.value - linear) / quadratic if quadratic > 0 else 1.0
                 return Step(point, cls_new, new_basis, recon, cls_new.value + recon, stationarity, backtracks, used,
-                            half[0], c)
+                            half[0], c, coefficients)
             self.L = [2.0 * L1, 2.0 * L2]
         return None
 

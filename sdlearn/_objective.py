@@ -47,7 +47,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._backend import device_of, squared_norm
-from ._rows import hosts, is_dask, keep, row_map
+from ._rows import floats, hosts, is_dask, keep, row_map, scalar_sum
 
 
 def logistic_curvature(n_classes):
@@ -103,9 +103,13 @@ class Ridge:
     def _aux(self, gamma):
         return self.aux * gamma if isinstance(self.aux, float) else self.aux[:, None] * gamma
 
-    def value(self, T, gamma, xp):
-        """The penalty as a Python float."""
-        total = self.main * float(xp.sum(T * self._metric(T))) if self.main else 0.0
+    def value(self, T, gamma, xp, main_sum=None):
+        """The penalty as a Python float (a lazy dask scalar when ``T`` is a row array on a
+        cluster: feature mode's ``T`` has a row per sample; see :func:`sdlearn._rows.floats`).
+        ``main_sum`` is ``tr(T M T^T)`` if known."""
+        if main_sum is None and self.main:
+            main_sum = scalar_sum(T * self._metric(T), xp)
+        total = self.main * main_sum if self.main else 0.0
         if gamma is not None and gamma.shape[0]:
             total += float(xp.sum(self._aux(gamma) * self._metric(gamma)))
         return 0.5 * total
@@ -243,26 +247,40 @@ class ClassifierValue(NamedTuple):
 def classifier_value(X, Y, w, X_aux, point, *, ridge, mode, xp, score_map=None, S=None, lazy=False):
     """Value of the classifier part at ``point = (T, gamma, b)`` (scores ``S`` if known).
 
-    On rows of a dask cluster the scores are persisted on the workers, and with ``lazy`` the
-    loss is left a lazy dask scalar (see :func:`logistic_loss_grad`).
+    On rows of a dask cluster the scores are persisted on the workers, and the loss and the
+    penalty (a sum over the samples in feature mode) are computed together in one round trip,
+    or with ``lazy`` left lazy dask scalars (see :func:`logistic_loss_grad`).
     """
     T, gamma, b = point
     S = keep(scores(X, X_aux, T, gamma, b, mode, xp) if S is None else S)  # the scores are read again
-    loss, G = logistic_loss_grad(S, Y, w, xp, score_map, lazy=lazy)
-    return ClassifierValue(loss, ridge.value(T, gamma, xp), G, S)
+    loss, G = logistic_loss_grad(S, Y, w, xp, score_map, lazy=True)
+    penalty = ridge.value(T, gamma, xp)
+    if not lazy:
+        loss, penalty = floats(loss, penalty)
+    return ClassifierValue(loss, penalty, G, S)
 
 
-def classifier_gradient(X, X_aux, point, G, *, ridge, mode, xp):
-    """Gradient of the classifier part at ``point = (T, gamma, b)`` from the score gradient ``G``:
-    ``(X^T G or G) + ridge``, ``X_aux^T G + ridge`` and the column sums of ``G`` (the sums over
-    the samples computed together: one round trip for rows on a cluster)."""
-    T, gamma, _ = point
-    g_T, g_gamma = ridge.gradient(T, gamma)
-    XtG, AtG, column_sums = hosts(
+def gradient_sums(X, X_aux, G, *, mode, with_aux, xp):
+    """The sums over the samples in the classifier part's gradient: ``X^T G`` (filter mode),
+    ``X_aux^T G`` and the column sums of ``G``; lazy for rows on a cluster (compute them with
+    :func:`sdlearn._rows.hosts`, with other values in the same round trip)."""
+    return (
         X.T.lazy_matmul(G) if mode == "filter" else None,  # X: a data matrix (sdlearn._data)
-        None if gamma is None else X_aux.T @ G,
+        X_aux.T @ G if with_aux else None,
         xp.sum(G, axis=0),
     )
+
+
+def classifier_gradient(X, X_aux, point, G, *, ridge, mode, xp, sums=None):
+    """Gradient of the classifier part at ``point = (T, gamma, b)`` from the score gradient ``G``:
+    ``(X^T G or G) + ridge``, ``X_aux^T G + ridge`` and the column sums of ``G``; ``sums`` are
+    the computed :func:`gradient_sums` if known (otherwise computed here, in one round trip for
+    rows on a cluster)."""
+    T, gamma, _ = point
+    g_T, g_gamma = ridge.gradient(T, gamma)
+    if sums is None:
+        sums = hosts(*gradient_sums(X, X_aux, G, mode=mode, with_aux=gamma is not None, xp=xp))
+    XtG, AtG, column_sums = sums
     g_T = g_T + (_dense(XtG, X, xp) if mode == "filter" else G)
     if gamma is not None:
         g_gamma = g_gamma + AtG
@@ -306,8 +324,8 @@ def sdl_objective(X, Y, w, X_aux, W, C, beta, gamma, b, *, xi, alpha=None, mode,
     cls = classifier_value(X, Y, w, X_aux, point, ridge=ridge, mode=mode, xp=xp, score_map=score_map, lazy=True)
     if sq_norm_X is None:
         sq_norm_X = X.squared_norm() if hasattr(X, "squared_norm") else squared_norm(X, xp)
-    loss, cross, CtC = hosts(cls.loss, *_reconstruction_sums(X, W, C, xp))  # one round trip on a cluster
-    cls = cls._replace(loss=float(loss))
+    loss, penalty, cross, CtC = hosts(cls.loss, cls.penalty, *_reconstruction_sums(X, W, C, xp))  # one round trip
+    cls = cls._replace(loss=float(loss), penalty=float(penalty))
     recon = xi * _reconstruction_from(sq_norm_X, cross, CtC, W, xp)
     return {
         "objective": cls.loss + cls.penalty + recon,

@@ -55,6 +55,10 @@ class Basis:
     #: the search space's ``AtQ_0``, ``G = AtQ_0^T AtQ_0``, and the token of the warm basis whose
     #: ``E`` is the first columns of ``AtQ_0``; ``quad`` then needs no pass over the samples
     ritz: Any = None
+    #: ``U^T T`` for the block ``T`` that was projected (from the projector's own products)
+    UtT: Any = None
+    #: ``U^T U`` when it was computed (row arrays: LPGD fills it with a step's other sums)
+    UtU: Any = None
     token: int = field(default_factory=lambda: next(_TOKENS))
 
 
@@ -102,7 +106,7 @@ class GramProjector:
         a, b = _weights(c)
         if self.side == "left":
             s, U = _top_eigh((a * a) * self.G + (b * b) * (T @ T.T), r, xp)
-            return Basis(U, s / a)
+            return Basis(U, s / a, UtT=U.T @ T)
         B, TtT = hosts(A.T.lazy_matmul(T), T.T @ T)  # sums over the samples: one round trip
         top = xp.concat([(a * a) * self.G, (a * b) * B], axis=1)
         bottom = xp.concat([(a * b) * B.T, (b * b) * TtT], axis=1)
@@ -113,7 +117,15 @@ class GramProjector:
         inv_s = xp.where(s > s[0] * 1e-10, 1.0 / xp.where(s > 0, s, 1.0), 0.0)
         U = keep((a * (A @ Va) + b * (T @ Vt)) * inv_s[None, :])
         E = (a * (self.G @ Va) + b * (B @ Vt)) * inv_s[None, :]
-        return Basis(U, s / a, E)
+        UtT = inv_s[:, None] * (a * (Va.T @ B) + b * (Vt.T @ TtT))  # U^T T without a pass over the rows
+        return Basis(U, s / a, E, UtT=UtT)
+
+    def pending(self, basis):
+        """Nothing to compute ahead (see :meth:`SubspaceProjector.pending`)."""
+        return []
+
+    def receive(self, basis, values):
+        """Nothing to store (see :meth:`SubspaceProjector.receive`)."""
 
     def quad(self, b1, b2):
         if self.side == "left":
@@ -221,8 +233,22 @@ class SubspaceProjector:
         if known:  # the search direction: what the Ritz vectors gained from outside span(U)
             P, AtP = keep(Q[:, known:] @ V[known:, :r]), keep(AtQ[:, known:] @ V[known:, :r])
         Q, AtQ = keep(Q @ V), keep(AtQ @ V)
-        self.last = Basis(Q[:, :r], s[:r], AtQ[:, :r], Q, AtQ, P, AtP, ritz=(G, V[:, :r], warm_token))
+        self.last = Basis(Q[:, :r], s[:r], AtQ[:, :r], Q, AtQ, P, AtP, ritz=(G, V[:, :r], warm_token),
+                          UtT=V[:, :r].T @ TtQ.T)
         return self.last
+
+    def pending(self, basis):
+        """Sums over the samples that a projection warm-started from ``basis`` will need and that
+        can be computed ahead, with other values in one round trip: ``A A^T Q`` when it is a
+        small (features') matrix. Pass them, computed, to :meth:`receive`."""
+        if basis is None or basis.AAtQ is not None or basis.AtQ is None or self.A.samples_first:
+            return []
+        return [self.A.lazy_matmul(basis.AtQ)]
+
+    def receive(self, basis, values):
+        """Store the computed :meth:`pending` values of ``basis``."""
+        if values:
+            basis.AAtQ = values[0]
 
     def quad(self, b1, b2):
         if b1.ritz is not None:  # E1 = AtQ_0 V1: the Rayleigh-Ritz Gram G = AtQ_0^T AtQ_0 gives it
@@ -278,10 +304,12 @@ def _qr(M, xp):
     return xp.linalg.qr(M)
 
 
-def change_energy(projector, new, old):
-    """``||U_n U_n^T A - U_o U_o^T A||_F^2``: how far the reconstruction block moved."""
+def change_energy(projector, new, old, overlap=None):
+    """``||U_n U_n^T A - U_o U_o^T A||_F^2``: how far the reconstruction block moved
+    (``overlap = U_n^T U_o`` if known)."""
     xp = projector.xp
-    cross = xp.sum(host(new.U.T @ old.U) * projector.quad(new, old))
+    overlap = host(new.U.T @ old.U) if overlap is None else overlap
+    cross = xp.sum(overlap * projector.quad(new, old))
     value = xp.linalg.trace(projector.quad(new, new)) + xp.linalg.trace(projector.quad(old, old)) - 2.0 * cross
     return max(float(value), 0.0)
 

@@ -65,6 +65,11 @@ def floats(*values):
     return tuple(float(v) for v in hosts(*values))
 
 
+def scalar_sum(a, xp):
+    """``sum(a)``: a Python float, or a lazy dask scalar for a dask ``a`` (see :func:`floats`)."""
+    return xp.sum(a) if is_dask(a) else float(xp.sum(a))
+
+
 def host(value):
     """One value as an in-memory array (see :func:`hosts`)."""
     return hosts(value)[0]
