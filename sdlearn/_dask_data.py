@@ -49,6 +49,15 @@ def _t_times(x, G):
     return _dense(x.T @ G)
 
 
+def _gradient_sums(x, G, X_aux=None, *, with_X):
+    """``[x^T G; X_aux^T G; 1^T G]`` of one chunk (the parts that exist)."""
+    parts = [_dense(x.T @ G)] if with_X else []
+    if X_aux is not None:
+        parts.append(X_aux.T @ G)
+    parts.append(np.sum(G, axis=0)[None, :])
+    return np.concatenate(parts, axis=0)
+
+
 def _gram(x):
     return _dense(x.T @ x)
 
@@ -170,6 +179,19 @@ class DaskDataMatrix:
         out = _dask.sum_rows(_t_times, self.X, V, shape=(self.X.shape[1], V.shape[1]), dtype=dtype)
         return out * self.factor if self.factor != 1.0 else out
 
+    def gradient_sums(self, G, X_aux, with_X):
+        """``(X^T G or None, X_aux^T G or None, column sums of G)``, lazy, from one task per row
+        chunk and one tree reduction (``X`` being this matrix's rows, ``A = X``)."""
+        p, d = self.X.shape[1] if with_X else 0, G.shape[1]
+        q = 0 if X_aux is None else X_aux.shape[1]
+        arrays = (self.X, G) + (() if X_aux is None else (X_aux,))
+        packed = _dask.sum_rows(_gradient_sums, *arrays, shape=(p + q + 1, d), dtype=np.result_type(self.dtype, G.dtype),
+                                with_X=with_X)
+        XtG = None
+        if with_X:
+            XtG = packed[:p] * self.factor if self.factor != 1.0 else packed[:p]
+        return XtG, (packed[p:p + q] if q else None), packed[p + q]
+
     def gram(self):
         """``A @ A.T`` for ``A = X.T``: the features' Gram matrix ``X.T @ X`` (p x p), summed over
         the row chunks.
@@ -197,11 +219,11 @@ class DaskDataMatrix:
         return self._sq_norm
 
     def own_scale(self):
-        """The scale :func:`~sdlearn._data.data_scale` gives the stored ``X`` (streaming checks
-        that a batch keeps the units of the first one)."""
-        if self._own_scale is None:
-            self._own_scale = scale_of(self.X)[0]
-        return self._own_scale
+        """The scale :func:`~sdlearn._data.data_scale` gives the matrix represented
+        (``X / scale``): a stream checks with it that a batch keeps the units of the first one."""
+        if self._own_scale is None:  # the scale of the user's X (self.X may be a rescaled copy)
+            self._own_scale = scale_of(self.X)[0] * (self.scale if self.factor == 1.0 else 1.0)
+        return self._own_scale / self.scale
 
     # -- arrays laid out like the first axis of A ---------------------------------------------
     def _layout(self, k, value, dtype):

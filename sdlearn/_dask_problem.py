@@ -209,3 +209,11 @@ def _scaled_weights(w, loss):
 
 def _scale_columns(a, scales):
     return scale_columns(a, scales, array_api_compat.numpy)
+
+
+def column_scales_of_rows(A):
+    """:func:`~sdlearn._data.column_scales` of a row-chunked dask ``A`` (two round trips)."""
+    largest = hosts(_dask.reduce_rows(_column_max_abs, A, shape=(A.shape[1],), how="max"))[0]
+    exponents = _exponents_of(largest)
+    return column_scales_from(largest, A.shape[0], lambda _: hosts(
+        _dask.sum_rows(_scaled_column_squares, A, shape=(A.shape[1],), exponents=exponents))[0])

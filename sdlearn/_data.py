@@ -23,6 +23,7 @@ import scipy.sparse as sp
 from sklearn.utils.validation import check_non_negative
 
 from ._backend import SQUARED_NORM_BLOCK, device_of, squared_norm
+from ._rows import hosts, is_dask
 
 
 class DataMatrix:
@@ -123,6 +124,11 @@ class DataMatrix:
         """Raise a ``ValueError`` naming ``whom`` if ``A`` has a negative entry."""
         check_non_negative(self.X, whom)
 
+    def own_scale(self):
+        """The scale :func:`data_scale` gives the matrix represented (``X / scale``): a stream
+        checks with it that a batch keeps the units of the first one."""
+        return data_scale(self.X, self.xp)[0] * self.factor
+
     def _dense(self, a):
         if sp.issparse(a):
             a = a.toarray()
@@ -222,6 +228,9 @@ def max_abs(X, xp):
         return float(max(data.max(), -data.min())) if data.size else 0.0
     if math.prod(X.shape) == 0:
         return 0.0
+    if is_dask(X):  # both ends in one round trip
+        top, bottom = hosts(X.max(), X.min())
+        return float(max(float(top), -float(bottom)))
     return float(max(float(xp.max(X)), -float(xp.min(X))))
 
 
@@ -247,6 +256,10 @@ def column_scales(A, xp):
     """Power-of-two scale of each column of a small dense ``A`` (the auxiliary covariates):
     nearest the column's root mean square, 1 for an all-zero column. Returns a host array."""
     n = A.shape[0]
+    if is_dask(A):  # the same reductions over the row chunks, on the cluster
+        from ._dask_problem import column_scales_of_rows
+
+        return column_scales_of_rows(A)
     largest = np.asarray([max_abs(A[:, j:j + 1], xp) for j in range(A.shape[1])])
     return column_scales_from(largest, n, lambda shifts: scaled_column_squares(A, shifts, xp))
 

@@ -264,6 +264,8 @@ def gradient_sums(X, X_aux, G, *, mode, with_aux, xp):
     """The sums over the samples in the classifier part's gradient: ``X^T G`` (filter mode),
     ``X_aux^T G`` and the column sums of ``G``; lazy for rows on a cluster (compute them with
     :func:`sdlearn._rows.hosts`, with other values in the same round trip)."""
+    if X.distributed:  # one task per row chunk for all three
+        return X.gradient_sums(G, X_aux if with_aux else None, with_X=mode == "filter")
     return (
         X.T.lazy_matmul(G) if mode == "filter" else None,  # X: a data matrix (sdlearn._data)
         X_aux.T @ G if with_aux else None,

@@ -27,8 +27,13 @@ def is_dask(a):
     return type(a).__module__.startswith("dask") and hasattr(a, "__dask_graph__")
 
 
+def _has_dask(v):
+    """Whether ``v`` is a dask collection or a tuple / list holding one."""
+    return is_dask(v) or (isinstance(v, (tuple, list)) and any(_has_dask(u) for u in v))
+
+
 def _any_dask(values):
-    return any(is_dask(v) for v in values)
+    return any(_has_dask(v) for v in values)
 
 
 def keep(a):
@@ -45,13 +50,14 @@ def hosts(*values):
     """The values as in-memory arrays (NumPy for dask arrays), computed in one pass.
 
     Values that are not dask collections (arrays of the namespace, floats, ``None``) are
-    returned as they are; all dask values are computed together by the active scheduler.
+    returned as they are; all dask values (also inside tuples and lists) are computed together
+    by the active scheduler.
     """
     if not _any_dask(values):
         return values
     import dask
 
-    positions = [i for i, v in enumerate(values) if is_dask(v)]
+    positions = [i for i, v in enumerate(values) if _has_dask(v)]
     computed = dask.compute(*(values[i] for i in positions))
     out = list(values)
     for i, value in zip(positions, computed):
