@@ -163,3 +163,60 @@ def persist_all(*arrays):
     present = [a for a in arrays if a is not None]
     persisted = iter(dask.persist(*present))
     return tuple(None if a is None else next(persisted) for a in arrays)
+
+
+def _as_rows_2d(a):
+    return a[:, None] if a.ndim == 1 else a
+
+
+def fused_sums(terms):
+    """The terms of :func:`sdlearn._rows.row_sums` on dask row arrays: one blockwise task per row
+    chunk evaluates all of them, one tree reduction sums the packed results, one round trip
+    brings them (each distinct array is read once per chunk)."""
+    arrays, index = [], {}
+    for _, *operands in terms.values():
+        for a in operands:
+            if id(a) not in index:
+                index[id(a)] = len(arrays)
+                arrays.append(_as_rows_2d(a))
+    chunks = arrays[0].chunks[0]
+    arrays = [a if a.chunks[0] == chunks else a.rechunk({0: chunks}) for a in arrays]
+    layout, size = [], 0
+    for name, (op, *operands) in terms.items():
+        shape = () if op in ("sum", "dot") else (operands[0].shape[-1], operands[1].shape[-1])
+        layout.append((name, op, tuple(index[id(a)] for a in operands), shape, size))
+        size += int(np.prod(shape)) if shape else 1
+    from ._rows import host
+
+    packed = host(sum_rows(_FusedTerms(tuple(layout), size), *arrays, shape=(size,)))
+    out = {}
+    for name, op, _, shape, start in layout:
+        if shape:
+            out[name] = packed[start:start + int(np.prod(shape))].reshape(shape)
+        else:
+            out[name] = float(packed[start])
+    return out
+
+
+class _FusedTerms:
+    """The per-chunk kernel of :func:`fused_sums`."""
+
+    def __init__(self, layout, size):
+        self.layout, self.size = layout, size
+        self.__name__ = "row_sums"
+
+    def __call__(self, *blocks):
+        out = np.zeros(self.size)
+        for _, op, operands, shape, start in self.layout:
+            a = blocks[operands[0]]
+            if op == "sum":
+                out[start] = np.sum(a)
+            elif op == "dot":
+                b = blocks[operands[1]]
+                out[start] = np.sum(a * b) if not sp.issparse(a) else float(a.multiply(b).sum())
+            else:
+                b = blocks[operands[1]]
+                product = a.T @ b
+                out[start:start + int(np.prod(shape))] = np.asarray(
+                    product.toarray() if sp.issparse(product) else product).ravel()
+        return out

@@ -45,7 +45,7 @@ from ._objective import ClassifierValue, aux_scores, classifier_gradient, classi
 from ._params import COMMON, DATA, INIT_LPGD, LPGD
 from ._problem import SDLResult, aux_design_curvature, initial_intercept, prepare_problem, sign_flip, warm_start
 from ._projection import Basis, change_energy, choose_projection, make_projector, residual_energy
-from ._rows import floats, host, hosts, is_dask, keep
+from ._rows import floats, host, hosts, is_dask, keep, row_sums
 
 _MAX_BACKTRACKS = 40
 _GROWTH = 1.25  # least step growth after an accepted step (adaptive mode)
@@ -367,16 +367,21 @@ class _LPGD:
             cls_new = self.classifier(point, S, lazy=True)
             recon = pb.xi * residual_energy(self.projector, new_basis, pb.sq_norm_X)
             move = _combine(point, y, -1.0)
-            # the sums over the samples (the loss; in feature mode the penalty, the block T's
-            # sums and U's overlaps too) in one round trip on a cluster
+            # the sums over the samples (on a cluster: the loss; in feature mode the penalty, the
+            # block T's sums and U's overlaps too) in one pass and one round trip
             rows = is_dask(new_basis.U)
-            loss, penalty, sq_T, linear_T, overlap, UtU = hosts(
-                cls_new.loss, cls_new.penalty, _sum_sq(move[0], xp), _sum_inner(gradient[0], move[0], xp),
-                new_basis.U.T @ basis.U if rows else None, new_basis.U.T @ new_basis.U if rows else None)
-            cls_new = cls_new._replace(loss=float(loss), penalty=float(penalty))
-            new_basis.UtU = UtU
-            sq = [float(sq_T), _sq(move[1], xp) + _sq(move[2], xp)]
-            linear = sum([float(linear_T)] + [_inner(g, v, xp) for g, v in zip(gradient[1:], move[1:])])
+            sums = row_sums({
+                "sq": ("dot", move[0], move[0]), "linear": ("dot", gradient[0], move[0]),
+                "loss": ("sum", cls_new.rows), "TT": ("dot", point[0] if rows else None, point[0]),
+                "overlap": ("gram", new_basis.U if rows else None, basis.U),
+                "UtU": ("gram", new_basis.U if rows else None, new_basis.U),
+            }, xp)
+            if cls_new.rows is not None:
+                penalty = pb.ridge.value(point[0], point[1], xp, main_sum=sums["TT"] if rows else None)
+                cls_new = cls_new._replace(loss=sums["loss"], penalty=penalty)
+            overlap, new_basis.UtU = sums["overlap"], sums["UtU"]
+            sq = [sums["sq"], _sq(move[1], xp) + _sq(move[2], xp)]
+            linear = sum([sums["linear"]] + [_inner(g, v, xp) for g, v in zip(gradient[1:], move[1:])])
             model = cls_y.value + linear + 0.5 * L1 * sq[0] + 0.5 * L2 * sq[1]
             if cls_new.value <= model + pb.rtol * abs(cls_y.value):
                 recon_move = 2.0 * pb.xi * math.sqrt(change_energy(self.projector, new_basis, basis, overlap))
@@ -467,12 +472,4 @@ def _sq(a, xp):
 def _inner(a, b, xp):
     return 0.0 if a is None else float(xp.sum(a * b))
 
-
-def _sum_sq(a, xp):
-    """``sum(a * a)`` (lazy for a row array; see :func:`sdlearn._rows.hosts`)."""
-    return 0.0 if a is None else xp.sum(a * a)
-
-
-def _sum_inner(a, b, xp):
-    return 0.0 if a is None else xp.sum(a * b)
 

@@ -47,7 +47,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._backend import device_of, squared_norm
-from ._rows import floats, hosts, is_dask, keep, row_map, scalar_sum
+from ._rows import hosts, is_dask, keep, row_map, row_sums, scalar_sum
 
 
 def logistic_curvature(n_classes):
@@ -171,8 +171,7 @@ def logistic_loss_grad(S, Y, w, xp, score_map=None, lazy=False):
         ``score_map``); a persisted row array for a dask ``S``.
     """
     if is_dask(S):  # one task per row chunk; the loss a lazy sum of per-row losses
-        table = keep(row_map(_loss_and_gradient_rows, S, Y, w, ncols=Y.shape[1] + 1, dtype=S.dtype,
-                             score_map=None if score_map is None else np.asarray(score_map)))
+        table = _loss_table(S, Y, w, score_map)
         loss = table[:, -1].sum()
         return (loss if lazy else float(loss)), table[:, :-1]
     row_loss, G = _loss_rows(S, Y, w, xp, score_map)
@@ -238,6 +237,7 @@ class ClassifierValue(NamedTuple):
     penalty: float
     G: Any
     scores: Any
+    rows: Any = None  # on a cluster: the per-sample weighted losses (a row array), summed later
 
     @property
     def value(self):
@@ -253,11 +253,23 @@ def classifier_value(X, Y, w, X_aux, point, *, ridge, mode, xp, score_map=None, 
     """
     T, gamma, b = point
     S = keep(scores(X, X_aux, T, gamma, b, mode, xp) if S is None else S)  # the scores are read again
-    loss, G = logistic_loss_grad(S, Y, w, xp, score_map, lazy=True)
-    penalty = ridge.value(T, gamma, xp)
-    if not lazy:
-        loss, penalty = floats(loss, penalty)
-    return ClassifierValue(loss, penalty, G, S)
+    if not is_dask(S):
+        loss, G = logistic_loss_grad(S, Y, w, xp, score_map)
+        return ClassifierValue(loss, ridge.value(T, gamma, xp), G, S)
+    table = _loss_table(S, Y, w, score_map)
+    G, rows = table[:, :-1], table[:, -1]
+    if lazy:
+        return ClassifierValue(rows.sum(), ridge.value(T, gamma, xp), G, S, rows)
+    sums = row_sums({"loss": ("sum", rows), "TT": ("dot", T, ridge._metric(T)) if is_dask(T) and ridge.main
+                     else ("dot", None)}, xp)
+    penalty = ridge.value(T, gamma, xp, main_sum=sums["TT"] if is_dask(T) else None)
+    return ClassifierValue(sums["loss"], penalty, G, S, rows)
+
+
+def _loss_table(S, Y, w, score_map):
+    """``[G, per-row loss]`` of row-chunked scores, persisted on the workers (one task per chunk)."""
+    return keep(row_map(_loss_and_gradient_rows, S, Y, w, ncols=Y.shape[1] + 1, dtype=S.dtype,
+                        score_map=None if score_map is None else np.asarray(score_map)))
 
 
 def gradient_sums(X, X_aux, G, *, mode, with_aux, xp):

@@ -138,7 +138,7 @@ class Problem:
 
     @property
     def device(self):
-        return device_of(self.X.X) if self.distributed else device_of(self.Y)
+        return "cpu" if self.distributed else device_of(self.Y)
 
     @property
     def rtol(self):
@@ -447,7 +447,7 @@ def rescaled_problem(data, Y, w, X_aux, classes, xp, mode, r, xi, alpha, scales,
     else:
         main = _clipped(alpha, -e_loss, limit) / n
     aux, aux_max = 0.0, 0.0
-    device = device_of(data.X) if is_dask(Y) else device_of(Y)
+    device = "cpu" if is_dask(Y) else device_of(Y)  # a cluster's small arrays are NumPy's
     if X_aux is not None:
         weights = [_clipped(alpha, -2 * _exponent(float(t)) - e_loss, limit) for t in scales.aux]
         aux, aux_max = xp.asarray(np.asarray(weights), dtype=Y.dtype, device=device), max(weights)

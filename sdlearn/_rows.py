@@ -76,6 +76,35 @@ def scalar_sum(a, xp):
     return xp.sum(a) if is_dask(a) else float(xp.sum(a))
 
 
+def row_sums(terms, xp):
+    """Sums over the samples, named: ``terms`` maps a name to ``("sum", a)`` (``sum(a)``),
+    ``("dot", a, b)`` (``sum(a * b)``) or ``("gram", a, b)`` (``a.T @ b``); a term whose arrays
+    are ``None`` is ``0.0`` (``None`` for 'gram'). Returns the values by name: floats for 'sum'
+    and 'dot', host arrays for 'gram'.
+
+    In memory each term is the expression above. On dask rows every term is computed in one
+    task per row chunk and one tree reduction (one round trip, a handful of tasks per chunk
+    instead of a graph per term).
+    """
+    live = {name: term for name, term in terms.items() if all(a is not None for a in term[1:])}
+    distributed = {name: term for name, term in live.items() if any(is_dask(a) for a in term[1:])}
+    values = {}
+    if distributed:
+        from ._dask import fused_sums
+
+        values = fused_sums(distributed)
+    for name, (op, a, *rest) in live.items():
+        if name in distributed:
+            continue
+        if op == "sum":
+            values[name] = float(xp.sum(a))
+        elif op == "dot":
+            values[name] = float(xp.sum(a * rest[0]))
+        else:
+            values[name] = a.T @ rest[0]
+    return {name: values.get(name, None if term[0] == "gram" else 0.0) for name, term in terms.items()}
+
+
 def host(value):
     """One value as an in-memory array (see :func:`hosts`)."""
     return hosts(value)[0]
