@@ -86,8 +86,8 @@ def chunk_sizes(n, n0):
 
 
 SETTINGS = {
-    "lpgd": dict(max_iter=6, tol=1e-9),
-    "bcd": dict(max_iter=3, block_max_iter=2),  # BCD makes many round trips per sweep: a few sweeps
+    "lpgd": dict(max_iter=4, tol=1e-9),
+    "bcd": dict(max_iter=2, block_max_iter=2),  # BCD makes many round trips per sweep: a few sweeps
 }
 
 
@@ -211,6 +211,38 @@ def test_streaming_sums_batch_statistics_on_the_workers(client):
     np.testing.assert_allclose(streamed.history_["objective"], reference.history_["objective"], rtol=1e-9)
     np.testing.assert_allclose(streamed.components_, reference.components_, atol=1e-9)
     np.testing.assert_allclose(streamed.coef_, reference.coef_, atol=1e-8)
+
+
+def test_column_chunks_are_merged(client, data):
+    X, y, A, n0 = data
+    kw = dict(n_components=2, mode="filter", solver="lpgd", xi=0.5, random_state=0, max_iter=3, tol=1e-9)
+    reference = SDLClassifier(**kw).fit(X, y, X_aux=A)
+    X_dask = da.from_array(X, chunks=(100, 5))  # three blocks along the columns
+    assert len(X_dask.chunks[1]) > 1
+    fitted = SDLClassifier(**kw).fit(X_dask, y, X_aux=A)
+    f_ref, f = reference.history_["objective"][-1], fitted.history_["objective"][-1]
+    assert abs(f - f_ref) <= 1e-8 * abs(f_ref)
+    np.testing.assert_array_equal(fitted.predict(X_dask, X_aux=A).compute(), reference.predict(X, X_aux=A))
+
+
+def test_bad_input_on_the_cluster(client, data):
+    X, y, A, n0 = data
+    X_nan = X.copy()
+    X_nan[n0 + 1, 3] = np.nan  # in the last chunk, on the other worker
+    X_dask = rows_on_workers(client, X_nan, chunk_sizes(len(y), n0))
+    for solver in ("lpgd", "bcd"):
+        with pytest.raises(ValueError, match="NaN"):
+            SDLClassifier(2, solver=solver, max_iter=2).fit(X_dask, y, X_aux=A)
+    assert np.isnan(X_nan[n0 + 1, 3]) and np.isfinite(np.delete(X_nan.ravel(), (n0 + 1) * X.shape[1] + 3)).all()
+    good = rows_on_workers(client, X, chunk_sizes(len(y), n0))
+    with pytest.raises(ValueError, match="one entry per row"):
+        SDLClassifier(2, max_iter=2).fit(good, y[:-1], X_aux=A)
+    y_nan = y.astype(float)
+    y_nan[-1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        SDLClassifier(2, max_iter=2).fit(good, da.from_array(y_nan, chunks=100), X_aux=A)
+    with pytest.raises(ValueError, match="2-D"):
+        SDLClassifier(2, max_iter=2).fit(da.from_array(X[:, 0], chunks=100), y)
 
 
 def test_workers_import_this_checkout(client):
