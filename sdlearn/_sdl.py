@@ -350,7 +350,7 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         al.'s online dictionary learning; atoms kept in the unit ball) and the classifier the
         accumulated second-order expansions of the batches' logistic losses. Memory does not
         grow with the number of samples, so data larger than memory can be streamed (e.g. the
-        blocks of a Dask array, computed one at a time).
+        row chunks of a Dask array, whose statistics are summed on the workers).
 
         Parameters
         ----------

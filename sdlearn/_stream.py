@@ -241,9 +241,10 @@ def fit_stream(estimator, X, y, *, X_aux=None, classes=None, batch_size=1000, n_
     """Fit an estimator with ``partial_fit`` over the row batches of ``X``.
 
     The path for data larger than memory: ``X`` (and ``y``, ``X_aux``) may be Dask arrays,
-    whose row chunks are computed one at a time (on a ``dask.distributed`` cluster if one is
-    active) and streamed into :meth:`SDLClassifier.partial_fit`; NumPy arrays and SciPy sparse
-    matrices are cut into batches of ``batch_size`` rows.
+    cut into batches of whole row chunks that stay on the active scheduler (a
+    ``dask.distributed`` cluster if one is active): :meth:`SDLClassifier.partial_fit` computes
+    each batch's codes and statistics where its rows are and only the sums reach the caller.
+    NumPy arrays and SciPy sparse matrices are cut into batches of ``batch_size`` rows.
 
     Parameters
     ----------
