@@ -4,7 +4,8 @@ A LocalCluster of 2 worker processes (one thread each, BLAS pinned to one thread
 For growing n (p and r fixed), with the same planted data in both:
 
 * **dask**: ``X`` and ``y`` are generated *on the workers*, one row block per task (the client
-  never builds them), persisted, and ``lpgd`` runs on the row-chunked dask arrays;
+  never builds them), persisted, and ``lpgd`` runs on the row-chunked dask arrays; ``X`` has
+  the same number of row chunks (8) for every n, so the task graphs do not grow with n;
 * **numpy**: where ``X`` fits comfortably, the same blocks are generated in a fresh process
   (spawned, one BLAS thread) and ``lpgd`` runs on the NumPy array there.
 
@@ -16,8 +17,8 @@ there too), of each worker (read with ``client.run``) and of the NumPy process, 
 of ``X``. ``ru_maxrss`` only grows, and the sizes are run in increasing order, so the client's
 value after size n is its peak over all sizes up to n: if it held ``X`` it would grow with n.
 
-Run ``python benchmarks/bench_dask.py --quick`` (about 2 minutes on 2 cores) or without
-``--quick`` (about 8 minutes). The plot goes to ``--out``; ``--json PATH`` writes the rows.
+Run ``python benchmarks/bench_dask.py --quick`` (about 3 minutes on a loaded 2-core machine) or
+without ``--quick`` (about 8 minutes). The plot goes to ``--out``; ``--json PATH`` writes the rows.
 """
 
 import os
@@ -40,11 +41,13 @@ MB = 2.0**20
 
 
 def config(quick):
+    # a fixed number of row chunks (4 per worker): the task graphs are the same for every n, only
+    # the chunks grow, so a growing client would be holding data, not bookkeeping
     if quick:
-        return {"p": 100, "r": 5, "chunk": 10_000, "iters": 8, "n": [20_000, 40_000, 80_000, 160_000],
-                "numpy_max_n": 40_000}
-    return {"p": 100, "r": 5, "chunk": 25_000, "iters": 10,
-            "n": [25_000, 50_000, 100_000, 200_000, 400_000, 800_000], "numpy_max_n": 200_000}
+        return {"p": 100, "r": 5, "n_chunks": 8, "iters": 5, "n": [10_000, 20_000, 40_000, 80_000],
+                "numpy_max_n": 20_000}
+    return {"p": 100, "r": 5, "n_chunks": 8, "iters": 6, "n": [20_000, 40_000, 80_000, 160_000, 320_000],
+            "numpy_max_n": 80_000}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -66,8 +69,9 @@ def planted_block(k, rows, p, r, seed):
     return np.concatenate([X, y[:, None]], axis=1)
 
 
-def block_sizes(n, chunk):
-    return [chunk] * (n // chunk) + ([n % chunk] if n % chunk else [])
+def block_sizes(n, n_chunks):
+    """``n_chunks`` row blocks of (nearly) equal sizes."""
+    return [len(part) for part in np.array_split(np.arange(n), n_chunks)]
 
 
 def dask_data(n, cfg, seed):
@@ -81,7 +85,7 @@ def dask_data(n, cfg, seed):
     p, r = cfg["p"], cfg["r"]
     blocks = [da.from_delayed(dask.delayed(block, pure=True)(k, rows, p, r, seed), shape=(rows, p + 1),
                               dtype=np.float64)
-              for k, rows in enumerate(block_sizes(n, cfg["chunk"]))]
+              for k, rows in enumerate(block_sizes(n, cfg["n_chunks"]))]
     Z = da.concatenate(blocks, axis=0)
     X, y = dask.persist(Z[:, :p], Z[:, p])
     return X, y
@@ -95,7 +99,7 @@ def numpy_fit(n, cfg, seed):
     from sdlearn import lpgd
 
     p, r = cfg["p"], cfg["r"]
-    Z = np.concatenate([planted_block(k, rows, p, r, seed) for k, rows in enumerate(block_sizes(n, cfg["chunk"]))])
+    Z = np.concatenate([planted_block(k, rows, p, r, seed) for k, rows in enumerate(block_sizes(n, cfg["n_chunks"]))])
     X, y = np.ascontiguousarray(Z[:, :p]), Z[:, p].copy()
     del Z
     with threadpool_limits(limits=1), warnings.catch_warnings():
@@ -177,13 +181,13 @@ def run(args):
     cfg = config(quick)
     t_start = time.perf_counter()
     print(f"bench_dask ({'quick' if quick else 'full'} mode, seed {seed}): LocalCluster of 2 worker processes x 1 thread; "
-          f"p={cfg['p']}, r={cfg['r']}, row chunks of {cfg['chunk']}, {cfg['iters']} LPGD iterations (tol off), filter mode")
+          f"p={cfg['p']}, r={cfg['r']}, X in {cfg['n_chunks']} row chunks, {cfg['iters']} LPGD iterations (tol off), filter mode")
     print("environment: " + ", ".join(f"{k}={v}" for k, v in environment().items()) + f", git={git_revision()}")
     cluster, client = start_cluster()
     try:
         baseline = _peak_rss_mb()
         # warm-up: imports and first tasks on the workers (not timed)
-        dask_fit(client, 2 * cfg["chunk"], dict(cfg, iters=2), seed + 1)
+        dask_fit(client, cfg["n"][0] // 2, dict(cfg, iters=2), seed + 1)
         print(f"client peak RSS after start-up and a warm-up fit: {_peak_rss_mb():.0f} MiB "
               f"(before the warm-up {baseline:.0f} MiB)")
         rows = []

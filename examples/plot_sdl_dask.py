@@ -1,10 +1,10 @@
 """
-==========================================
+===========================================
 SDL on a Dask cluster (data on the workers)
-==========================================
+===========================================
 
 :class:`sdlearn.SDLClassifier` accepts a ``dask.array`` chunked by rows wherever it accepts a
-NumPy array. Here a :class:`~distributed.LocalCluster` stands in for a real cluster: the data
+NumPy array. Here a ``LocalCluster`` stands in for a real cluster: the data
 is cut into row chunks held by two workers, LPGD runs on it (only thin ``p x r`` products and
 scalars reach the client at every iteration), and the result is compared with the in-memory fit
 on the same data. Predictions on the dask array are lazy dask arrays.
