@@ -56,7 +56,7 @@ print(X)
 # --------------------------------
 # The same estimator, the same options. Every sum over the samples is computed chunk by chunk
 # on the workers and reduced in a tree; the iterates are the in-memory ones up to rounding.
-params = dict(n_components=4, solver="lpgd", xi=data.xi, max_iter=60, random_state=0)
+params = dict(n_components=4, solver="lpgd", xi=data.xi, tol=1e-10, max_iter=40, random_state=0)
 on_cluster = SDLClassifier(**params).fit(X, y, X_aux=X_aux)
 in_memory = SDLClassifier(**params).fit(data.data, data.target, X_aux=data.aux)
 
