@@ -12,10 +12,10 @@ For growing n (p and r fixed), with the same planted data in both:
 Per n the table gives the time per LPGD iteration (median of ``diff(history['time'])``) of both,
 their ratio, the whole fit's time (set-up included), the relative difference of the final
 objectives (same iterations, ``tol`` off), and peak memory: the real peak resident set size
-(``getrusage(RUSAGE_SELF).ru_maxrss``) of the client process (the LocalCluster's scheduler runs
-there too), of each worker (read with ``client.run``) and of the NumPy process, against the size
-of ``X``. ``ru_maxrss`` only grows, and the sizes are run in increasing order, so the client's
-value after size n is its peak over all sizes up to n: if it held ``X`` it would grow with n.
+(Linux ``VmHWM``) of the client process (the LocalCluster's scheduler runs there too), of each
+worker (read with ``client.run``) and of the NumPy process, against the size of ``X``. The peak
+only grows, and the sizes are run in increasing order, so the client's value after size n is its
+peak over all sizes up to n: if it held ``X`` it would grow with n.
 
 Run ``python benchmarks/bench_dask.py --quick`` (about 3 minutes on a loaded 2-core machine) or
 without ``--quick`` (about 8 minutes). The plot goes to ``--out``; ``--json PATH`` writes the rows.
@@ -112,9 +112,14 @@ def numpy_fit(n, cfg, seed):
 
 
 def _peak_rss_mb():
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / MB  # Linux: kilobytes
+    """This process's peak resident set size (Linux ``VmHWM``). Not ``getrusage``'s
+    ``ru_maxrss``: in a spawned process (a worker, the NumPy process) it also counts the
+    parent's resident memory at the fork."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024 / MB  # kB
+    raise RuntimeError("no VmHWM in /proc/self/status (the benchmark reads peak memory on Linux only)")
 
 
 def numpy_in_fresh_process(n, cfg, seed):
