@@ -7,6 +7,7 @@ X, which is checked on what the client gathers and on what the workers sent out 
 transfer logs), not on a counter of our own.
 """
 
+import contextlib
 import os
 import warnings
 from pathlib import Path
@@ -111,6 +112,7 @@ def test_fit_on_the_cluster_equals_the_in_memory_fit(client, data, mode, solver,
     np.testing.assert_array_equal(predicted.compute(), reference.predict(X, X_aux=A))
 
 
+@pytest.mark.slow
 def test_solver_functions_take_dask_arrays(client, data):
     X, y, A, n0 = data
     X_dask = rows_on_workers(client, X, chunk_sizes(len(y), n0))
@@ -138,11 +140,9 @@ def _shapes(value, out):
     return out
 
 
-def test_the_client_never_holds_the_rows(client):
-    d = make_sdl_classification(6000, 8, 2, n_aux=1, mode="feature", random_state=1)
-    X = rows_on_workers(client, d.data, [1500] * 4)
-    y = rows_on_workers(client, d.target, [1500] * 4)
-    A = rows_on_workers(client, d.aux, [1500] * 4)
+@contextlib.contextmanager
+def recorded_gathers(client):
+    """Record the shapes and sizes of everything the client gathers while the block runs."""
     gathered = []
     original = client._gather
 
@@ -151,18 +151,31 @@ def test_the_client_never_holds_the_rows(client):
         _shapes(result, gathered)
         return result
 
-    client.run(_clear_transfer_log)
     client._gather = recording
     try:
-        clf = SDLClassifier(2, mode="feature", solver="lpgd", max_iter=3, random_state=0).fit(X, y, X_aux=A)
-        accuracy = clf.score(X, y, X_aux=A)
+        yield gathered
     finally:
         del client._gather
-    assert 0.5 < accuracy <= 1.0
-    assert gathered, "the fit gathered nothing: the recording missed the client's gathers"
+
+
+def assert_no_rows_gathered(gathered, chunk_rows, data_nbytes):
+    assert gathered, "nothing was gathered: the recording missed the client's gathers"
     largest_dimension = max((max(shape) for shape, _ in gathered if shape), default=0)
-    assert largest_dimension < 1500  # no gathered array has a row per sample, nor a chunk of them
-    assert sum(nbytes for _, nbytes in gathered) < d.data.nbytes / 4
+    assert largest_dimension < chunk_rows  # no gathered array has a row per sample, nor a chunk of them
+    assert sum(nbytes for _, nbytes in gathered) < data_nbytes / 4
+
+
+def test_the_client_never_holds_the_rows(client):
+    d = make_sdl_classification(6000, 8, 2, n_aux=1, mode="feature", random_state=1)
+    X = rows_on_workers(client, d.data, [1500] * 4)
+    y = rows_on_workers(client, d.target, [1500] * 4)
+    A = rows_on_workers(client, d.aux, [1500] * 4)
+    client.run(_clear_transfer_log)
+    with recorded_gathers(client) as gathered:
+        clf = SDLClassifier(2, mode="feature", solver="lpgd", max_iter=3, random_state=0).fit(X, y, X_aux=A)
+        accuracy = clf.score(X, y, X_aux=A)
+    assert 0.5 < accuracy <= 1.0
+    assert_no_rows_gathered(gathered, 1500, d.data.nbytes)
     # the workers' own record of what they sent out to the scheduler / client (not to each other)
     workers = set(client.scheduler_info()["workers"])
     logs = client.run(_transfer_log)
@@ -170,6 +183,16 @@ def test_the_client_never_holds_the_rows(client):
     assert sent, "the workers' transfer logs are empty: the check would be vacuous"
     assert max(entry["total"] for entry in sent) < 1500 * 8
     assert sum(entry["total"] for entry in sent) < d.data.nbytes / 4
+
+
+def test_the_recording_sees_rows_pulled_to_the_client(client):
+    """The check above can fail: computing X on the client is seen."""
+    d = make_sdl_classification(6000, 8, 2, random_state=1)
+    X = rows_on_workers(client, d.data, [1500] * 4)
+    with recorded_gathers(client) as gathered:
+        X.compute()
+    with pytest.raises(AssertionError):
+        assert_no_rows_gathered(gathered, 1500, d.data.nbytes)
 
 
 def _clear_transfer_log(dask_worker):
@@ -205,9 +228,12 @@ def test_streaming_sums_batch_statistics_on_the_workers(client):
     kw = dict(n_components=2, mode="feature", solver="bcd", random_state=0, block_max_iter=2)
     reference = fit_stream(SDLClassifier(**kw), d.data, d.target, X_aux=d.aux, batch_size=300)
     X = rows_on_workers(client, d.data, [150, 150, 1, 299, 300])
-    streamed = fit_stream(SDLClassifier(**kw), X, da.from_array(d.target, chunks=100), X_aux=d.aux,
-                          batch_size=300)
+    with recorded_gathers(client) as gathered:
+        streamed = fit_stream(SDLClassifier(**kw), X, da.from_array(d.target, chunks=100), X_aux=d.aux,
+                              batch_size=300)
     assert streamed.n_iter_ == reference.n_iter_ == 3
+    # only statistics (r x r, p x r, the classifier's) came back, never a batch of rows
+    assert_no_rows_gathered(gathered, 150, d.data.nbytes)
     np.testing.assert_allclose(streamed.history_["objective"], reference.history_["objective"], rtol=1e-9)
     np.testing.assert_allclose(streamed.components_, reference.components_, atol=1e-9)
     np.testing.assert_allclose(streamed.coef_, reference.coef_, atol=1e-8)
@@ -239,7 +265,8 @@ def test_bad_input_on_the_cluster(client, data):
         SDLClassifier(2, max_iter=2).fit(good, y[:-1], X_aux=A)
     y_nan = y.astype(float)
     y_nan[-1] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(ValueError, match="NaN"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's note on casting the NaN label, before the check
         SDLClassifier(2, max_iter=2).fit(good, da.from_array(y_nan, chunks=100), X_aux=A)
     with pytest.raises(ValueError, match="2-D"):
         SDLClassifier(2, max_iter=2).fit(da.from_array(X[:, 0], chunks=100), y)
