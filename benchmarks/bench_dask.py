@@ -17,8 +17,8 @@ worker (read with ``client.run``) and of the NumPy process, against the size of 
 only grows, and the sizes are run in increasing order, so the client's value after size n is its
 peak over all sizes up to n: if it held ``X`` it would grow with n.
 
-Run ``python benchmarks/bench_dask.py --quick`` (about 3 minutes on a loaded 2-core machine) or
-without ``--quick`` (about 8 minutes). The plot goes to ``--out``; ``--json PATH`` writes the rows.
+Run ``python benchmarks/bench_dask.py --quick`` (about 1.5 minutes on a loaded 2-core machine) or
+without ``--quick`` (about 3 minutes). The plot goes to ``--out``; ``--json PATH`` writes the rows.
 """
 
 import os
