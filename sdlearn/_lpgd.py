@@ -372,7 +372,8 @@ class _LPGD:
             rows = is_dask(new_basis.U)
             sums = row_sums({
                 "sq": ("dot", move[0], move[0]), "linear": ("dot", gradient[0], move[0]),
-                "loss": ("sum", cls_new.rows), "TT": ("dot", point[0] if rows else None, point[0]),
+                "loss": ("sum", cls_new.rows),
+                "TT": ("dot", point[0] if rows else None, pb.ridge._metric(point[0])),  # tr(T M T^T)
                 "overlap": ("gram", new_basis.U if rows else None, basis.U),
                 "UtU": ("gram", new_basis.U if rows else None, new_basis.U),
             }, xp)
