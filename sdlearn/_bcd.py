@@ -39,15 +39,15 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import validate_params
-from sklearn.utils.validation import check_non_negative
 
 from ._history import History, LazyFactors, relative_decrease
 from ._coding import ridge_solve
-from ._logistic import LogisticBlock
+from ._logistic import logistic_block
 from ._objective import classifier_gradient, classifier_value
 from ._params import BCD, COMMON, DATA, INIT_BCD
 from ._problem import SDLResult, as_matrix, initial_intercept, prepare_problem, sign_flip, top_eigenvalue, warm_start
 from ._projection import make_projector
+from ._rows import clip_nonnegative, floats, host, hosts, keep
 
 _MAX_DOUBLINGS = 60  # the adaptive step search doubles its curvature estimate at most this often
 _MIN_TRIAL = 2.0 ** -40  # smallest curvature estimate tried, relative to the block's bound
@@ -151,7 +151,7 @@ def bcd(
         n_components=n_components, xi=xi, alpha=alpha,
     )
     if nonnegative:
-        check_non_negative(problem.X.X, "bcd with nonnegative=True (X)")
+        problem.X.check_non_negative("bcd with nonnegative=True (X)")
     state = BlockState(nonnegative=nonnegative, n_steps=int(block_max_iter), adaptive=step_size == "auto",
                        rho=1.0 if step_size == "auto" else float(step_size))
     history = History("bcd", max_iter, verbose, callback)
@@ -205,29 +205,45 @@ def _limit(new, old, state, xp):
     step = _norm(new - old, xp)
     if step <= state.radius:
         return new
-    return old + (state.radius / step) * (new - old)
+    return keep(old + (state.radius / step) * (new - old))
 
 
 def _feasible(a, state, xp):
-    return xp.clip(a, 0.0, None) if state.nonnegative else a
+    return clip_nonnegative(a, xp) if state.nonnegative else a
 
 
-def projected_gradient(x, gradient, L, state, xp, *, constrained=True, value=None, key=None, rtol=1e-12):
+def _settle(value, riders, point, *sums):
+    """``value(point)`` and ``sums`` as floats, with the values ``riders`` asks for at ``point``
+    (see :class:`_FactorBlock`), all in one round trip on a cluster."""
+    lazy = value(point)
+    extras = [] if riders is None else riders.extras()
+    computed = hosts(lazy, *sums, *extras)
+    if extras:
+        riders.store(computed[1 + len(sums):])
+    return tuple(float(v) for v in computed[:1 + len(sums)])
+
+
+def projected_gradient(x, gradient, L, state, xp, *, constrained=True, value=None, key=None, rtol=1e-12,
+                       riders=None):
     """``state.n_steps`` projected-gradient steps; returns the point and the first
     gradient-mapping norm (the block's stationarity measure).
 
-    ``L`` is a global curvature bound of the block. With ``value`` (and adaptive steps) the
-    steps adapt instead: each starts from half the curvature accepted last time for this block
+    ``L`` is a global curvature bound of the block. ``gradient`` and ``value`` may return lazy
+    values for a row array ``x`` (codes on a dask cluster): each trial's value and the two sums
+    of its descent test are computed together, in one round trip, with what ``riders`` (an
+    object with ``extras()`` and ``store(values)``) asks to compute at the same point (the next
+    gradient's sums). With ``value`` (and adaptive
+    steps) the steps adapt instead: each starts from half the curvature accepted last time for this block
     (but not below ``2^-40 L``) and doubles it until the descent-lemma bound holds, never
     beyond ``L`` (and at most ``_MAX_DOUBLINGS`` times). The bound is loose where the logistic loss is flat (its
     curvature bound ``c_K ||X||^2`` holds at the worst point only), and adaptive steps are what
     keep BCD from stalling.
     """
     adaptive = value is not None and state.adaptive
-    current = value(x) if adaptive else None
+    current = _settle(value, riders, x)[0] if adaptive else None
     first = None
     for _ in range(state.n_steps):
-        g = gradient(x)
+        g = keep(gradient(x))
         if adaptive:  # never more than 2^40 times the safe step: a stale estimate cannot overflow
             trial = max(min(0.5 * state.curvature.get(key, 2.0 * L), L), L * _MIN_TRIAL)
         else:
@@ -236,11 +252,13 @@ def projected_gradient(x, gradient, L, state, xp, *, constrained=True, value=Non
             candidate = x - g / trial
             if constrained:
                 candidate = _feasible(candidate, state, xp)
+            candidate = keep(candidate)
             move = candidate - x
             if not adaptive:
                 break
-            candidate_value = value(candidate)
-            bound = current + float(xp.sum(g * move)) + 0.5 * trial * float(xp.sum(move * move))
+            candidate_value, slope, squares = _settle(value, riders, candidate, xp.sum(g * move),
+                                                      xp.sum(move * move))
+            bound = current + slope + 0.5 * trial * squares
             if candidate_value <= bound + rtol * abs(current) or trial >= L:
                 current = candidate_value
                 break
@@ -248,7 +266,7 @@ def projected_gradient(x, gradient, L, state, xp, *, constrained=True, value=Non
         if adaptive:
             state.curvature[key] = trial
         if first is None:
-            first = _norm(move, xp) * trial
+            first = (math.sqrt(squares) if adaptive else _norm(move, xp)) * trial
         x = candidate
     return x, (0.0 if first is None else first)
 
@@ -268,58 +286,99 @@ def least_squares_block(problem, state, Z, BtB, cross):
     # a column of B that is zero leaves its column of Z out of the objective: keep it (the
     # solve would zero it, and a zero atom would stay zero for the rest of the run)
     used = xp.linalg.diagonal(BtB) > 0
-    return xp.where(used[None, :], solution, Z), _norm(gradient(Z), xp)
+    return keep(xp.where(used[None, :], solution, Z)), _norm(gradient(Z), xp)
 
 
 def _reconstruction(problem, V, gram, cross):
-    """``xi (tr(V^T V gram) - 2 tr(V^T cross))``: the block's reconstruction term up to a constant."""
+    """``xi (tr(V^T V gram) - 2 tr(V^T cross))``: the block's reconstruction term up to a
+    constant (a lazy scalar when ``V`` is a row array: the sums are left to the caller)."""
     xp = problem.xp
-    return problem.xi * (float(xp.sum((V.T @ V) * gram)) - 2.0 * float(xp.sum(V * cross)))
+    return problem.xi * (xp.sum((V.T @ V) * gram) - 2.0 * xp.sum(V * cross))
 
 
-def _classifier(problem, T, gamma, b):
+def _classifier(problem, T, gamma, b, lazy=False):
     pb = problem
     return classifier_value(pb.X, pb.Y, pb.w, pb.X_aux, (T, gamma, b), ridge=pb.ridge, mode=pb.mode, xp=pb.xp,
-                            score_map=pb.score_map)
+                            score_map=pb.score_map, lazy=lazy)
 
 
-def _classifier_T_gradient(problem, T, gamma, b):
-    """Gradient of the classifier part with respect to ``T = W beta`` or ``C beta``."""
+def _classifier_T_gradient(problem, T, gamma, b, G=None, XtG=None):
+    """Gradient of the classifier part with respect to ``T = W beta`` or ``C beta`` (``G``, the
+    score gradient at ``T``, and ``X^T G`` if known)."""
     pb = problem
-    cls = _classifier(pb, T, gamma, b)
-    return classifier_gradient(pb.X, pb.X_aux, (T, gamma, b), cls.G, ridge=pb.ridge, mode=pb.mode, xp=pb.xp)[0]
+    if G is None:
+        G = _classifier(pb, T, gamma, b, lazy=True).G  # the loss itself is not needed
+    if pb.mode == "feature":  # no sum over the samples: the gradient is a row array
+        return classifier_gradient(pb.X, pb.X_aux, (T, None, b), G, ridge=pb.ridge, mode=pb.mode, xp=pb.xp,
+                                   sums=(None, None, None))[0]
+    XtG = host(pb.X.T.lazy_matmul(G)) if XtG is None else XtG
+    return classifier_gradient(pb.X, pb.X_aux, (T, None, b), G, ridge=pb.ridge, mode=pb.mode, xp=pb.xp,
+                               sums=(XtG, None, None))[0]
 
 
-def _factor_block(problem, gram, cross, beta, gamma, b, data_curvature):
+class _FactorBlock:
     """Gradient, curvature bound and value (up to a constant) of the objective in a factor
     ``V`` that the classifier reads through ``T = V beta``: the dictionary in filter mode
     (``gram = C^T C``, ``cross = X^T C``), the codes in feature mode (``W^T W``, ``X W``).
-    ``data_curvature`` bounds the logistic curvature along ``T``."""
-    pb, xp = problem, problem.xp
-    bbT = beta @ beta.T
-    curvature = 2.0 * pb.xi * top_eigenvalue(gram, xp) + (data_curvature + pb.ridge.main) * top_eigenvalue(bbT, xp)
+    ``data_curvature`` bounds the logistic curvature along ``T``.
 
-    def gradient(V):
+    On a cluster in filter mode each value also asks (as ``riders`` of
+    :func:`projected_gradient`) for ``X^T G`` at the same point, so that the gradient at an
+    accepted trial point needs no further round trip.
+    """
+
+    def __init__(self, problem, gram, cross, beta, gamma, b, data_curvature):
+        pb, xp = problem, problem.xp
+        self.pb, self.gram, self.cross, self.beta, self.gamma, self.b = pb, gram, cross, beta, gamma, b
+        bbT = beta @ beta.T
+        curvature = 2.0 * pb.xi * top_eigenvalue(gram, xp) + (data_curvature + pb.ridge.main) * top_eigenvalue(bbT, xp)
+        self.curvature = max(curvature, 1e-12)
+        self._pending = self._known = None
+
+    def gradient(self, V):
+        pb = self.pb
+        known = self._known if self._known is not None and self._known[0] is V else (None, None, None)
         # d/dV of the classifier part is (d/dT) beta^T with T = V beta
-        return 2.0 * pb.xi * (V @ gram - cross) + _classifier_T_gradient(pb, V @ beta, gamma, b) @ beta.T
+        g_T = _classifier_T_gradient(pb, V @ self.beta, self.gamma, self.b, known[1], known[2])
+        return 2.0 * pb.xi * (V @ self.gram - self.cross) + g_T @ self.beta.T
 
-    def value(V):
-        return _classifier(pb, V @ beta, gamma, b).value + _reconstruction(pb, V, gram, cross)
+    def value(self, V):
+        """The value at ``V`` (a lazy scalar for row arrays; see :func:`projected_gradient`)."""
+        pb = self.pb
+        cls = _classifier(pb, V @ self.beta, self.gamma, self.b, lazy=True)
+        if pb.distributed and pb.mode == "filter":
+            self._pending = (V, cls.G, pb.X.T.lazy_matmul(cls.G))
+        return cls.value + _reconstruction(pb, V, self.gram, self.cross)
 
-    return gradient, max(curvature, 1e-12), value
+    def extras(self):
+        """Lazy values to compute with the last :meth:`value`: ``X^T G`` at its point."""
+        return [] if self._pending is None else [self._pending[2]]
+
+    def store(self, values):
+        """Keep the computed :meth:`extras` for :meth:`gradient` at the same point."""
+        self._known = (self._pending[0], self._pending[1], values[0])
+        self._pending = None
+
+    def __iter__(self):  # gradient, curvature, value = block
+        return iter((self.gradient, self.curvature, self.value))
+
+
+def _factor_block(problem, gram, cross, beta, gamma, b, data_curvature):
+    return _FactorBlock(problem, gram, cross, beta, gamma, b, data_curvature)
 
 
 def dictionary_gradient(problem, state, C, beta, gamma, b):
     """Gradient, curvature bound and value (up to a constant) of the objective in ``W``
     (filter mode: the classifier reads ``X W beta``)."""
-    return _factor_block(problem, C.T @ C, problem.X.T @ C, beta, gamma, b, state.data_curvature)
+    CtC, XtC = hosts(C.T @ C, problem.X.T.lazy_matmul(C))  # one round trip on a cluster
+    return _factor_block(problem, CtC, XtC, beta, gamma, b, state.data_curvature)
 
 
 def codes_gradient(problem, state, W, beta, gamma, b):
     """Gradient, curvature bound and value (up to a constant) of the objective in the codes
     ``C`` (feature mode: the classifier reads ``C beta``)."""
-    curv_w = problem.curvature * float(problem.xp.max(problem.w))
-    return _factor_block(problem, W.T @ W, problem.X @ W, beta, gamma, b, curv_w)
+    curv_w = problem.curvature * problem.max_weight
+    return _factor_block(problem, W.T @ W, keep(problem.X @ W), beta, gamma, b, curv_w)
 
 
 def update_dictionary(problem, state, W, C, beta, gamma, b):
@@ -328,11 +387,11 @@ def update_dictionary(problem, state, W, C, beta, gamma, b):
     radius) and the block's stationarity measure."""
     pb = problem
     if pb.mode == "feature":
-        new, stationarity = least_squares_block(pb, state, W, C.T @ C, pb.X.T @ C)
+        new, stationarity = least_squares_block(pb, state, W, *hosts(C.T @ C, pb.X.T.lazy_matmul(C)))
     else:
-        gradient, curvature, value = dictionary_gradient(pb, state, C, beta, gamma, b)
-        new, stationarity = projected_gradient(W, gradient, curvature, state, pb.xp, value=value, key="dictionary",
-                                               rtol=pb.rtol)
+        block = dictionary_gradient(pb, state, C, beta, gamma, b)
+        new, stationarity = projected_gradient(W, block.gradient, block.curvature, state, pb.xp, value=block.value,
+                                               key="dictionary", rtol=pb.rtol, riders=block)
     return _limit(new, W, state, pb.xp), stationarity
 
 
@@ -342,11 +401,11 @@ def update_codes(problem, state, W, C, beta, gamma, b):
     new codes (within the search radius) and the block's stationarity measure."""
     pb = problem
     if pb.mode == "filter":
-        new, stationarity = least_squares_block(pb, state, C, W.T @ W, pb.X @ W)
+        new, stationarity = least_squares_block(pb, state, C, W.T @ W, keep(pb.X @ W))
     else:
-        gradient, curvature, value = codes_gradient(pb, state, W, beta, gamma, b)
-        new, stationarity = projected_gradient(C, gradient, curvature, state, pb.xp, value=value, key="codes",
-                                               rtol=pb.rtol)
+        block = codes_gradient(pb, state, W, beta, gamma, b)
+        new, stationarity = projected_gradient(C, block.gradient, block.curvature, state, pb.xp, value=block.value,
+                                               key="codes", rtol=pb.rtol, riders=block)
     return _limit(new, C, state, pb.xp), stationarity
 
 
@@ -356,10 +415,10 @@ def classifier_block(problem, W, C, with_aux):
     ``main/2 tr(beta^T Q beta) + 1/2 sum_j aux_j ||gamma_j||^2`` (``Q = W^T W`` or ``C^T C``)."""
     pb, xp = problem, problem.xp
     F = pb.X @ W if pb.mode == "filter" else C
-    Q = W.T @ W if pb.mode == "filter" else C.T @ C
-    ones = xp.ones((pb.n_samples, 1), dtype=pb.dtype, device=pb.device)
+    Q = W.T @ W if pb.mode == "filter" else host(C.T @ C)
+    ones = pb.X.ones(1)
     design = xp.concat([F, pb.X_aux, ones] if with_aux else [F, ones], axis=1)
-    return LogisticBlock(design, Q, F.shape[1], pb.n_aux, pb)
+    return logistic_block(design, Q, F.shape[1], pb.n_aux, pb)
 
 
 def stack_classifier(beta, gamma, b, xp):
@@ -453,7 +512,7 @@ class _BCD:
         r, d = pb.n_components, pb.n_scores
         projector = make_projector(pb.X.T, r, "auto", xp, self.rng)
         basis = projector.project(pb.zeros(pb.n_features, 0), 0.0)
-        state.data_curvature = pb.curvature * float(xp.max(pb.w)) * float(basis.s[0]) ** 2
+        state.data_curvature = pb.curvature * pb.max_weight * float(basis.s[0]) ** 2
         gamma = None if pb.X_aux is None else pb.zeros(pb.n_aux, d)
         if isinstance(init, str):  # 'random' (validated)
             W = self.rng.standard_normal((pb.n_features, r))
@@ -478,12 +537,12 @@ class _BCD:
         C = pb.X @ W
         if state.nonnegative:
             W, C = xp.abs(W), xp.abs(C)
-        return W, C, pb.zeros(r, d), gamma, initial_intercept(pb)
+        return W, keep(C), pb.zeros(r, d), gamma, initial_intercept(pb)
 
     def _codes_of(self, W):
         """Least-squares codes on ``W`` (nonnegative ones when asked)."""
         pb = self.pb
-        return least_squares_block(pb, self.state, pb.zeros(pb.n_samples, W.shape[1]), W.T @ W, pb.X @ W)[0]
+        return least_squares_block(pb, self.state, pb.X.zeros(W.shape[1]), W.T @ W, keep(pb.X @ W))[0]
 
     def _warm_start(self, init):
         """The factors of a previous BCD result, in this problem's units."""
@@ -493,7 +552,7 @@ class _BCD:
         if tuple(s["W"].shape) != (pb.n_features, r) or tuple(s["C"].shape) != (pb.n_samples, r):
             raise ValueError("init must be a BCD result on data of the same shape and n_components.")
         ratio = s["scales"].data / pb.scales.data  # codes scale as sigma, beta as 1 / sigma
-        return s["W"], s["C"] * ratio, s["beta"] / ratio, gamma, s["intercept"]
+        return s["W"], keep(s["C"] * ratio), s["beta"] / ratio, gamma, s["intercept"]
 
     def _balance(self, W, C, beta, gamma, b):
         """Unit-norm atoms; codes and coefficients absorb the scale (objective unchanged)."""
@@ -502,7 +561,7 @@ class _BCD:
         # a (near-)zero atom is unused (e.g. r above the rank of X): rescaling it would
         # blow its coefficient up without changing the objective, so it is left alone
         scale = xp.where(norms > 1e-8 * xp.max(norms), norms, xp.ones_like(norms))
-        W, C = W / scale[None, :], C * scale[None, :]
+        W, C = W / scale[None, :], keep(C * scale[None, :])
         beta = beta * scale[:, None] if self.pb.mode == "filter" else beta / scale[:, None]
         return W, C, beta, gamma, b
 

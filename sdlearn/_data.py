@@ -20,7 +20,10 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-from ._backend import SQUARED_NORM_BLOCK, squared_norm
+from sklearn.utils.validation import check_non_negative
+
+from ._backend import SQUARED_NORM_BLOCK, device_of, squared_norm
+from ._rows import hosts, is_dask
 
 
 class DataMatrix:
@@ -40,7 +43,7 @@ class DataMatrix:
 
     def __init__(self, X, xp, scale=1.0, sq_norm=None, *, transposed=False):
         factor = 1.0 / scale
-        if factor != 1.0 and not _safe_exponent(scale, X, xp):
+        if factor != 1.0 and not safe_exponent(scale, X, xp):
             X, factor = times_power_of_two(X, -_exponent(scale), xp), 1.0
         self.X, self.xp, self.factor, self.transposed = X, xp, factor, transposed
         self.scale = scale
@@ -88,6 +91,44 @@ class DataMatrix:
             self._sq_norm = squared_norm(self.X, self.xp) * self.factor * self.factor
         return self._sq_norm
 
+    # -- what the distributed implementation (sdlearn._dask_data.DaskDataMatrix) does otherwise --
+    #: whether the rows live on a cluster (products with the samples' side are then lazy)
+    distributed = False
+
+    @property
+    def samples_first(self):
+        """Whether the first axis of ``A`` runs over the samples (``A = X``, not ``X.T``)."""
+        return not self.transposed
+
+    def lazy_matmul(self, V):
+        """``A @ V``, which a distributed matrix leaves lazy to compute it with other values
+        in one round trip (:func:`sdlearn._rows.hosts`); here the product itself."""
+        return self @ V
+
+    def zeros(self, k, dtype=None):
+        """Zeros of shape ``(m, k)`` laid out like the first axis of ``A`` (shape ``(m, _)``)."""
+        return self.xp.zeros((self.shape[0], k), dtype=self.dtype if dtype is None else dtype,
+                             device=device_of(self.X))
+
+    def ones(self, k, dtype=None):
+        """Ones of shape ``(m, k)`` laid out like the first axis of ``A``."""
+        return self.xp.ones((self.shape[0], k), dtype=self.dtype if dtype is None else dtype,
+                            device=device_of(self.X))
+
+    def standard_normal(self, rng, k, dtype=None, scale=1.0):
+        """``scale * rng.standard_normal((m, k))`` laid out like the first axis of ``A``."""
+        return self.xp.asarray(scale * rng.standard_normal((self.shape[0], k)),
+                               dtype=self.dtype if dtype is None else dtype, device=device_of(self.X))
+
+    def check_non_negative(self, whom):
+        """Raise a ``ValueError`` naming ``whom`` if ``A`` has a negative entry."""
+        check_non_negative(self.X, whom)
+
+    def own_scale(self):
+        """The scale :func:`data_scale` gives the matrix represented (``X / scale``): a stream
+        checks with it that a batch keeps the units of the first one."""
+        return data_scale(self.X, self.xp)[0] * self.factor
+
     def _dense(self, a):
         if sp.issparse(a):
             a = a.toarray()
@@ -99,10 +140,10 @@ def _exponent(scale):
     return math.frexp(scale)[1] - 1
 
 
-def _safe_exponent(scale, X, xp):
+def safe_exponent(scale, X, xp):
     """Whether products of ``X`` with thin matrices of order one stay far from overflow and
     underflow for data of this scale: a quarter of the dtype's exponent range."""
-    return abs(_exponent(scale)) <= _max_exponent(X, xp) // 4
+    return abs(_exponent(scale)) <= max_exponent_of(X, xp) // 4
 
 
 def times_power_of_two(A, k, xp):
@@ -112,7 +153,7 @@ def times_power_of_two(A, k, xp):
         A = A.copy()
         A.data = times_power_of_two(A.data, k, np)
         return A
-    largest = _max_exponent(A, xp) // 2 - 1  # 2**largest is a float of A's dtype (511 for float64)
+    largest = max_exponent_of(A, xp) // 2 - 1  # 2**largest is a float of A's dtype (511 for float64)
     while k != 0:
         part = max(-largest, min(k, largest))
         A = A * math.ldexp(1.0, part)
@@ -138,29 +179,42 @@ def data_scale(X, xp):
     n_entries = X.shape[0] * X.shape[1]
     if n_entries == 0:
         return 1.0, 0.0
-    max_exponent = _max_exponent(X, xp)
+    max_exponent = max_exponent_of(X, xp)
     if isinstance(X, np.ndarray):
-        # vdot (BLAS) neither warns nor fails when it overflows: try the one pass first; above
-        # this mean square the squares that the sum's rounding sees are normal numbers
+        # vdot (BLAS) neither warns nor fails when it overflows: try the one pass first
         total = squared_norm(X, xp)
-        if math.isfinite(total) and total > math.ldexp(n_entries, -(7 * max_exponent) // 8):
-            return _from_sum(total, n_entries, 0)
-    largest = max_abs(X, xp)
+        if plain_sum_is_accurate(total, n_entries, max_exponent):
+            return from_sum(total, n_entries, 0)
+    return scale_from_largest(max_abs(X, xp), n_entries, max_exponent, lambda: squared_norm(X, xp),
+                              lambda k: scaled_squared_norm(X, k, xp))
+
+
+def plain_sum_is_accurate(total, n_entries, max_exponent):
+    """Whether a plain sum of squares gives the scale: finite, and with a mean square above
+    which the squares that the sum's rounding sees are normal numbers."""
+    return math.isfinite(total) and total > math.ldexp(n_entries, -(7 * max_exponent) // 8)
+
+
+def scale_from_largest(largest, n_entries, max_exponent, plain_total, scaled_total):
+    """The rest of :func:`data_scale` from the largest absolute entry: the plain sum of squares
+    (``plain_total()``) when the entries are far from the float range's limits, else the sum
+    of squares of ``X * 2**k`` (``scaled_total(k)``). Shared with the distributed data, which
+    computes the sums chunk by chunk."""
     if largest == 0.0:
         return 1.0, 0.0
     e = math.frexp(largest)[1]  # largest < 2**e
     if abs(e) <= max_exponent // 4:
-        return _from_sum(squared_norm(X, xp), n_entries, 0)
-    return _from_sum(_scaled_squared_norm(X, -e, xp), n_entries, e)
+        return from_sum(plain_total(), n_entries, 0)
+    return from_sum(scaled_total(-e), n_entries, e)
 
 
-def _max_exponent(X, xp):
+def max_exponent_of(X, xp):
     """``e`` with ``2**e`` just above the largest float of ``X``'s dtype (1024 for float64)."""
     finfo = np.finfo(X.dtype) if sp.issparse(X) else xp.finfo(X.dtype)
     return math.frexp(float(finfo.max))[1]
 
 
-def _from_sum(total, n_entries, shift):
+def from_sum(total, n_entries, shift):
     """Scale and rescaled squared norm from the sum of squares of ``X * 2**-shift``."""
     scale = math.ldexp(power_of_two_scale(math.sqrt(total / n_entries)), shift)
     # ||X / scale||^2 = total * 2**(2 (shift - log2 scale)), exact in powers of two
@@ -174,10 +228,13 @@ def max_abs(X, xp):
         return float(max(data.max(), -data.min())) if data.size else 0.0
     if math.prod(X.shape) == 0:
         return 0.0
+    if is_dask(X):  # both ends in one round trip
+        top, bottom = hosts(X.max(), X.min())
+        return float(max(float(top), -float(bottom)))
     return float(max(float(xp.max(X)), -float(xp.min(X))))
 
 
-def _scaled_squared_norm(X, k, xp):
+def scaled_squared_norm(X, k, xp):
     """``||X * 2**k||_F^2`` summed like :func:`~sdlearn._backend.squared_norm` sums ``X``
     (same order, so the same rounding), on a scaled copy."""
     if sp.issparse(X):
@@ -199,15 +256,39 @@ def column_scales(A, xp):
     """Power-of-two scale of each column of a small dense ``A`` (the auxiliary covariates):
     nearest the column's root mean square, 1 for an all-zero column. Returns a host array."""
     n = A.shape[0]
+    if is_dask(A):  # the same reductions over the row chunks, on the cluster
+        from ._dask_problem import column_scales_of_rows
+
+        return column_scales_of_rows(A)
     largest = np.asarray([max_abs(A[:, j:j + 1], xp) for j in range(A.shape[1])])
-    scales = np.ones(A.shape[1])
+    return column_scales_from(largest, n, lambda shifts: scaled_column_squares(A, shifts, xp))
+
+
+def column_exponents(largest):
+    """``e_j`` with ``largest_j < 2**e_j`` (0 for an all-zero column)."""
+    return [math.frexp(float(m))[1] if m != 0.0 else 0 for m in largest]
+
+
+def scaled_column_squares(A, exponents, xp):
+    """Sum of squares of each column ``j`` of ``A * 2**-exponents[j]`` (host array)."""
+    sums = []
+    for j, e in enumerate(exponents):
+        column = times_power_of_two(A[:, j], -e, xp)
+        sums.append(float(xp.sum(column * column)))
+    return np.asarray(sums)
+
+
+def column_scales_from(largest, n, column_squares):
+    """:func:`column_scales` from the largest absolute entry of each column and
+    ``column_squares(exponents)`` (the sums of :func:`scaled_column_squares`), which the
+    distributed data computes chunk by chunk."""
+    exponents = column_exponents(largest)
+    sums = column_squares(exponents)
+    scales = np.ones(len(largest))
     for j, m in enumerate(largest):
         if m == 0.0:
             continue
-        e = math.frexp(float(m))[1]
-        column = times_power_of_two(A[:, j], -e, xp)
-        rms = math.sqrt(float(xp.sum(column * column)) / n)
-        scales[j] = math.ldexp(power_of_two_scale(rms), e)
+        scales[j] = math.ldexp(power_of_two_scale(math.sqrt(float(sums[j]) / n)), exponents[j])
     return scales
 
 

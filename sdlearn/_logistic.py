@@ -38,7 +38,12 @@ class LogisticBlock:
     def __init__(self, design, Q, r, q, problem):
         self.design, self.Q, self.r, self.q = design, Q, r, q
         self.pb, self.xp = problem, problem.xp
-        self.positive_weights = float(problem.xp.min(problem.w)) > 0
+        self.positive_weights = problem.min_weight > 0
+
+    def known_loss(self, V):
+        """The loss at ``V`` if this block already computed it without a pass over the rows
+        (never, in memory; see the distributed block)."""
+        return None
 
     def ridge(self, V):
         """Gradient of the penalty at ``V`` (it is quadratic): the intercept row is free."""
@@ -96,17 +101,17 @@ class LogisticBlock:
             slope = float(xp.sum(grad * direction))
             if not (slope < 0 and math.isfinite(slope)):
                 break
-            t, candidate = 1.0, None
+            t, accepted = 1.0, None
             for _ in range(_ARMIJO_HALVINGS):
                 trial = V + t * direction
-                if self.evaluate(trial)[0] <= value + 1e-4 * t * slope:
-                    candidate = trial
+                evaluated = self.evaluate(trial)  # kept: the next step starts from it
+                if evaluated[0] <= value + 1e-4 * t * slope:
+                    accepted = trial, evaluated
                     break
                 t *= 0.5
-            if candidate is None:
+            if accepted is None:
                 break
-            V = candidate
-            value, grad, P = self.evaluate(V)
+            V, (value, grad, P) = accepted
         return V, first
 
     def _conjugate_gradient(self, P, grad, gnorm, max_iter=10):
@@ -133,3 +138,14 @@ class LogisticBlock:
             p = residual + (rs_new / rs) * p
             rs = rs_new
         return d if float(xp.sum(d * d)) > 0 else -grad
+
+
+def logistic_block(design, Q, r, q, problem):
+    """The classifier block of ``problem``: a :class:`LogisticBlock`, or for rows on a dask
+    cluster its distributed form (each evaluation one pass over the design's row chunks, the
+    conjugate gradients on the exact Hessian, with no further round trips)."""
+    if problem.distributed:
+        from ._dask_logistic import DistributedLogisticBlock
+
+        return DistributedLogisticBlock(design, Q, r, q, problem)
+    return LogisticBlock(design, Q, r, q, problem)

@@ -40,11 +40,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import validate_params
 
 from ._history import History, LazyFactors, relative_decrease
-from ._logistic import LogisticBlock
-from ._objective import ClassifierValue, aux_scores, classifier_gradient, classifier_value
+from ._logistic import logistic_block
+from ._objective import ClassifierValue, aux_scores, classifier_gradient, classifier_value, gradient_sums
 from ._params import COMMON, DATA, INIT_LPGD, LPGD
 from ._problem import SDLResult, aux_design_curvature, initial_intercept, prepare_problem, sign_flip, warm_start
-from ._projection import Basis, auto_projection, change_energy, make_projector, residual_energy
+from ._projection import Basis, change_energy, choose_projection, make_projector, residual_energy
+from ._rows import floats, host, hosts, is_dask, keep, row_sums
 
 _MAX_BACKTRACKS = 40
 _GROWTH = 1.25  # least step growth after an accepted step (adaptive mode)
@@ -171,7 +172,8 @@ class Step(NamedTuple):
     ``basis`` the projection's basis, ``reconstruction`` the weighted reconstruction term,
     ``objective`` the total, ``stationarity`` the gradient-mapping norm, ``backtracks`` the
     number of doublings of the curvature estimates, ``used`` the real curvature along the step
-    over the model's, and ``block``, ``column_scale`` what was projected (``[A, c block]``).
+    over the model's, ``block``, ``column_scale`` what was projected (``[A, c block]``) and
+    ``coefficients`` the classifier block in the basis (``T = U coefficients``).
     """
 
     point: tuple
@@ -184,6 +186,7 @@ class Step(NamedTuple):
     used: float
     block: Any
     column_scale: float
+    coefficients: Any
 
 
 class _LPGD:
@@ -193,21 +196,28 @@ class _LPGD:
         self.pb = problem
         self.xp = problem.xp
         self.A = problem.X.T if problem.mode == "filter" else problem.X
-        self.projection = auto_projection(self.A.shape, problem.n_components) if projection == "auto" else projection
+        self.projection = choose_projection(self.A, problem.n_components) if projection == "auto" else projection
         self.projector = make_projector(self.A, problem.n_components, self.projection, self.xp, rng)
         self.rng = rng
         self.refit_steps = refit_steps  # Newton-CG steps of the classifier refit per iteration
         self.values = []  # the rescaled objective per iterate (the stopping rule reads it)
 
     # -- the classifier part of the objective (shared functions, rescaled problem) --------------
-    def classifier(self, point, S=None):
+    def classifier(self, point, S=None, lazy=False):
         pb = self.pb
         return classifier_value(pb.X, pb.Y, pb.w, pb.X_aux, point, ridge=pb.ridge, mode=pb.mode, xp=self.xp,
-                                score_map=pb.score_map, S=S)
+                                score_map=pb.score_map, S=S, lazy=lazy)
 
-    def gradients(self, point, G):
+    def gradients(self, point, G, basis=None):
+        """The classifier part's gradient; its sums over the samples are computed in one round
+        trip with what the next projection from ``basis`` can compute ahead."""
         pb = self.pb
-        return classifier_gradient(pb.X, pb.X_aux, point, G, ridge=pb.ridge, mode=pb.mode, xp=self.xp)
+        pending = self.projector.pending(basis)
+        computed = hosts(*gradient_sums(pb.X, pb.X_aux, G, mode=pb.mode, with_aux=point[1] is not None, xp=self.xp),
+                         *pending)
+        self.projector.receive(basis, list(computed[3:]))
+        return classifier_gradient(pb.X, pb.X_aux, point, G, ridge=pb.ridge, mode=pb.mode, xp=self.xp,
+                                   sums=computed[:3])
 
     # -- the run ------------------------------------------------------------------------------
     def run(self, history, *, max_iter, tol, step_size, init, acceleration):
@@ -215,12 +225,12 @@ class _LPGD:
         m, d = self.A.shape[0], pb.n_scores
         T, gamma, b, scale = self._initial_point(init, m, d)
         basis = self.projector.project(T, 1.0)
-        x = (basis.U @ (basis.U.T @ T), gamma, b)
+        x = (keep(basis.U @ basis.UtT), gamma, b)
         projected = (T, 1.0)
 
         # curvature bounds of the classifier blocks; the top singular value of [A, c T] bounds
         # that of A, and the Hessian of the weighted loss is at most c_K max(w) X^T X
-        curv_w = pb.curvature * float(xp.max(pb.w))
+        curv_w = pb.curvature * pb.max_weight
         main = curv_w * float(basis.s[0]) ** 2 if pb.mode == "filter" else curv_w
         L1_bound = max(main + pb.ridge.main, _MIN_CURVATURE)
         L2_bound = max(aux_design_curvature(pb) + pb.ridge_aux_max, _MIN_CURVATURE)
@@ -265,7 +275,7 @@ class _LPGD:
                 break
             x_new, cls_new, basis_new = step.point, step.classifier, step.basis
             if self.refit_steps:
-                x_new, cls_new = self._refit_classifier(x_new, basis_new)
+                x_new, cls_new = self._refit_classifier(x_new, basis_new, step.coefficients)
             x_prev, S_prev, x, cls, basis = x, cls.scores, x_new, cls_new, basis_new
             projected = (step.block, step.column_scale)
             momentum_t = t_next
@@ -300,7 +310,7 @@ class _LPGD:
         factors = LazyFactors(lambda: self._result(basis, point, projected, n_iter, False, snapshot(), L1_bound))
         return history.append(self.pb.in_user_units(parts), stationarity, factors)
 
-    def _refit_classifier(self, point, basis):
+    def _refit_classifier(self, point, basis, coefficients):
         """Newton-CG on the classifier restricted to the current subspace ``span(U)``.
 
         With ``U`` fixed the objective is convex in ``(U^T T, gamma, b)`` and the iterate stays
@@ -315,13 +325,22 @@ class _LPGD:
         else:
             features = U
         eye = xp.eye(r, dtype=pb.dtype, device=pb.device)  # the ridge on T = U beta is ||beta||^2
-        ones = xp.ones((pb.n_samples, 1), dtype=pb.dtype, device=pb.device)
+        ones = pb.X.ones(1)
         design = xp.concat([features, ones] if gamma is None else [features, pb.X_aux, ones], axis=1)
-        block = LogisticBlock(design, eye, r, pb.n_aux, pb)
-        start = xp.concat([U.T @ T, b[None, :]] if gamma is None else [U.T @ T, gamma, b[None, :]], axis=0)
+        block = logistic_block(design, eye, r, pb.n_aux, pb)
+        # U^T T: the step's coefficients (T = U coefficients), no pass over the rows
+        start = xp.concat([coefficients, b[None, :]] if gamma is None else [coefficients, gamma, b[None, :]], axis=0)
         V, _ = block.newton(start, self.refit_steps)
-        point = (U @ V[:r, :], None if gamma is None else V[r:-1, :], V[-1, :])
-        return point, self.classifier(point, design @ V)
+        point = (keep(U @ V[:r, :]), None if gamma is None else V[r:-1, :], V[-1, :])
+        cls = self.classifier(point, block.design @ V, lazy=True)
+        # on a cluster the block's last evaluation was at V: its loss, and the penalty from
+        # ||U V_r||^2 = tr(V_r^T (U^T U) V_r), need no further round trip
+        known = block.known_loss(V)
+        if known is not None and basis.UtU is not None:
+            cls = cls._replace(penalty=pb.ridge.value(V[:r, :], point[1], xp, main_sum=float(
+                xp.sum(V[:r, :] * (basis.UtU @ V[:r, :])))))
+        loss, penalty = floats(cls.loss if known is None else known, cls.penalty)
+        return point, cls._replace(loss=loss, penalty=penalty)
 
     def _step(self, y, cls_y, basis):
         """One safeguarded projected-gradient step from the classifier point ``y``.
@@ -330,7 +349,8 @@ class _LPGD:
         descent-lemma bound at ``y``. Returns a :class:`Step`, or ``None`` if no step works.
         """
         pb, xp = self.pb, self.xp
-        gradient = self.gradients(y, cls_y.G)
+        gradient = self.gradients(y, cls_y.G, basis)
+        gradient = (keep(gradient[0]),) + gradient[1:]
         for backtracks in range(_MAX_BACKTRACKS):
             L1, L2 = self.L
             half = _combine(y, gradient, -1.0, 1.0 / L1, 1.0 / L2)
@@ -338,26 +358,40 @@ class _LPGD:
             # space, so (like the exact one) it never projects worse than the current subspace
             c = math.sqrt(L1 / (2.0 * pb.xi))
             new_basis = self.projector.project(half[0], c, warm=basis)
-            coefficients = new_basis.U.T @ half[0]
-            point = (new_basis.U @ coefficients, half[1], half[2])
+            coefficients = new_basis.UtT  # U^T half[0], from the projector's products
+            point = (keep(new_basis.U @ coefficients), half[1], half[2])
             S = None
             if pb.mode == "filter" and new_basis.E is not None:
                 # X T = (X U)(U^T T) with X U = E from the projector: no pass over X
                 S = new_basis.E @ coefficients + aux_scores(pb.X_aux, half[1], half[2])
-            cls_new = self.classifier(point, S)
+            cls_new = self.classifier(point, S, lazy=True)
             recon = pb.xi * residual_energy(self.projector, new_basis, pb.sq_norm_X)
             move = _combine(point, y, -1.0)
-            sq = [_sq(move[0], xp), _sq(move[1], xp) + _sq(move[2], xp)]
-            linear = sum(_inner(g, v, xp) for g, v in zip(gradient, move))
+            # the sums over the samples (on a cluster: the loss; in feature mode the penalty, the
+            # block T's sums and U's overlaps too) in one pass and one round trip
+            rows = is_dask(new_basis.U)
+            sums = row_sums({
+                "sq": ("dot", move[0], move[0]), "linear": ("dot", gradient[0], move[0]),
+                "loss": ("sum", cls_new.rows),
+                "TT": ("dot", point[0] if rows else None, pb.ridge._metric(point[0])),  # tr(T M T^T)
+                "overlap": ("gram", new_basis.U if rows else None, basis.U),
+                "UtU": ("gram", new_basis.U if rows else None, new_basis.U),
+            }, xp)
+            if cls_new.rows is not None:
+                penalty = pb.ridge.value(point[0], point[1], xp, main_sum=sums["TT"] if rows else None)
+                cls_new = cls_new._replace(loss=sums["loss"], penalty=penalty)
+            overlap, new_basis.UtU = sums["overlap"], sums["UtU"]
+            sq = [sums["sq"], _sq(move[1], xp) + _sq(move[2], xp)]
+            linear = sum([sums["linear"]] + [_inner(g, v, xp) for g, v in zip(gradient[1:], move[1:])])
             model = cls_y.value + linear + 0.5 * L1 * sq[0] + 0.5 * L2 * sq[1]
             if cls_new.value <= model + pb.rtol * abs(cls_y.value):
-                recon_move = 2.0 * pb.xi * math.sqrt(change_energy(self.projector, new_basis, basis))
+                recon_move = 2.0 * pb.xi * math.sqrt(change_energy(self.projector, new_basis, basis, overlap))
                 stationarity = math.sqrt(recon_move * recon_move + L1 * L1 * sq[0] + L2 * L2 * sq[1])
                 # fraction of the model's quadratic term that the step really met
                 quadratic = 0.5 * (L1 * sq[0] + L2 * sq[1])
                 used = (cls_new.value - cls_y.value - linear) / quadratic if quadratic > 0 else 1.0
                 return Step(point, cls_new, new_basis, recon, cls_new.value + recon, stationarity, backtracks, used,
-                            half[0], c)
+                            half[0], c, coefficients)
             self.L = [2.0 * L1, 2.0 * L2]
         return None
 
@@ -368,13 +402,13 @@ class _LPGD:
             scale = 1.0
             if pb.mode == "filter":
                 scale = 1.0 / max(math.sqrt(pb.sq_norm_X / pb.n_samples), 1e-12)
-            T = pb.asarray(scale * self.rng.standard_normal((m, d)))
+            T = self.A.standard_normal(self.rng, d, dtype=pb.dtype, scale=scale)
             gamma = None if pb.X_aux is None else pb.asarray(self.rng.standard_normal((pb.n_aux, d)))
             return T, gamma, pb.asarray(self.rng.standard_normal(d)), 1.0
         if init is not None:
             return self._warm_start(init, m, d)
         gamma = None if pb.X_aux is None else pb.zeros(pb.n_aux, d)
-        return pb.zeros(m, d), gamma, initial_intercept(pb), 1.0
+        return self.A.zeros(d, dtype=pb.dtype), gamma, initial_intercept(pb), 1.0
 
     def _warm_start(self, init, m, d):
         """The state of a previous LPGD result, in this problem's units."""
@@ -385,7 +419,7 @@ class _LPGD:
         T = state["theta2"]
         if pb.mode == "filter":  # T = W beta scales as 1 / sigma
             T = T * (pb.scales.data / state["scales"].data)
-        return T, gamma, state["intercept"], state.get("scale", 1.0)
+        return keep(T), gamma, state["intercept"], state.get("scale", 1.0)
 
     def _result(self, basis, point, projected, n_iter, converged, history, L1_bound):
         """Factors from the lifted iterate ``U [U^T A, U^T T]`` (orthonormal dictionary)."""
@@ -395,14 +429,14 @@ class _LPGD:
         E = basis.E if basis.E is not None else self.A.T @ U  # A^T U, (k, r)
         if pb.mode == "filter":
             # Theta1 = U (X U)^T, Theta2 = U (U^T T): W = U, codes X U, beta = U^T T
-            W, C, beta = U, E, U.T @ T
+            W, C, beta = U, E, host(U.T @ T)
         else:
             # Theta1 = U E^T with E = X^T U = W_e S R^T: W = W_e, codes U R S, beta from T = C beta
             W, S, Rt = xp.linalg.svd(E, full_matrices=False)
             keep = S > S[0] * 1e-12
             inv_S = xp.where(keep, 1.0 / xp.where(keep, S, 1.0), 0.0)
             C = (U @ Rt.T) * S[None, :]
-            beta = (inv_S[:, None] * Rt) @ (U.T @ T)
+            beta = (inv_S[:, None] * Rt) @ host(U.T @ T)
         W, C, beta = sign_flip(W, (C, 1), (beta, 0))
         W, C, beta, aux_coef, intercept = pb.to_user(W, C, beta, gamma, b)
         block, c = projected
@@ -429,7 +463,7 @@ def _combine(p, q, coef, scale_T=1.0, scale_rest=1.0):
             out.append(a - (scale_T if i == 0 else scale_rest) * b)
         else:
             out.append(a + coef * (a - b))
-    return tuple(out)
+    return (keep(out[0]),) + tuple(out[1:])  # the block T: a row array in feature mode
 
 
 def _sq(a, xp):
@@ -438,3 +472,5 @@ def _sq(a, xp):
 
 def _inner(a, b, xp):
     return 0.0 if a is None else float(xp.sum(a * b))
+
+

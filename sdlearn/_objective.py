@@ -47,6 +47,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._backend import device_of, squared_norm
+from ._rows import hosts, is_dask, keep, row_map, row_sums, scalar_sum
 
 
 def logistic_curvature(n_classes):
@@ -102,9 +103,13 @@ class Ridge:
     def _aux(self, gamma):
         return self.aux * gamma if isinstance(self.aux, float) else self.aux[:, None] * gamma
 
-    def value(self, T, gamma, xp):
-        """The penalty as a Python float."""
-        total = self.main * float(xp.sum(T * self._metric(T))) if self.main else 0.0
+    def value(self, T, gamma, xp, main_sum=None):
+        """The penalty as a Python float (a lazy dask scalar when ``T`` is a row array on a
+        cluster: feature mode's ``T`` has a row per sample; see :func:`sdlearn._rows.floats`).
+        ``main_sum`` is ``tr(T M T^T)`` if known."""
+        if main_sum is None and self.main:
+            main_sum = scalar_sum(T * self._metric(T), xp)
+        total = self.main * main_sum if self.main else 0.0
         if gamma is not None and gamma.shape[0]:
             total += float(xp.sum(self._aux(gamma) * self._metric(gamma)))
         return 0.5 * total
@@ -139,7 +144,7 @@ def class_probabilities(S, xp):
     return E / total[:, None], shift + xp.log(total)
 
 
-def logistic_loss_grad(S, Y, w, xp, score_map=None):
+def logistic_loss_grad(S, Y, w, xp, score_map=None, lazy=False):
     """Weighted multinomial logistic loss and its gradient with respect to the scores.
 
     Parameters
@@ -153,20 +158,40 @@ def logistic_loss_grad(S, Y, w, xp, score_map=None):
     score_map : array of shape (K - 1, K - 1), default=None
         Symmetric map from the coordinates of ``S`` to the contrast scores.
 
+    lazy : bool, default=False
+        For a dask ``S``, leave the loss a lazy dask scalar (to compute it with other values in
+        one round trip, or not at all).
+
     Returns
     -------
     loss : float
         ``sum_i w_i l(y_i, s_i)``.
     G : array of shape (n, K - 1)
         The gradient of the loss with respect to ``S``: ``w_i (p_i - y_i)`` (times
-        ``score_map``).
+        ``score_map``); a persisted row array for a dask ``S``.
     """
+    if is_dask(S):  # one task per row chunk; the loss a lazy sum of per-row losses
+        table = _loss_table(S, Y, w, score_map)
+        loss = table[:, -1].sum()
+        return (loss if lazy else float(loss)), table[:, :-1]
+    row_loss, G = _loss_rows(S, Y, w, xp, score_map)
+    return float(xp.sum(row_loss)), G
+
+
+def _loss_rows(S, Y, w, xp, score_map):
+    """Per-sample weighted losses and the gradient rows (see :func:`logistic_loss_grad`)."""
     if score_map is not None:
         S = S @ score_map
     P, log_partition = class_probabilities(S, xp)
-    loss = float(xp.sum(w * (log_partition - xp.sum(S * Y, axis=1))))
+    row_loss = w * (log_partition - xp.sum(S * Y, axis=1))
     G = w[:, None] * (P - Y)
-    return loss, (G if score_map is None else G @ score_map)
+    return row_loss, (G if score_map is None else G @ score_map)
+
+
+def _loss_and_gradient_rows(S, Y, w, score_map):
+    """``[G, per-row loss]`` of a row chunk (NumPy)."""
+    row_loss, G = _loss_rows(S, Y, w, np, score_map)
+    return np.concatenate([G, row_loss[:, None]], axis=1)
 
 
 def full_probabilities(S, xp):
@@ -212,39 +237,86 @@ class ClassifierValue(NamedTuple):
     penalty: float
     G: Any
     scores: Any
+    rows: Any = None  # on a cluster: the per-sample weighted losses (a row array), summed later
 
     @property
     def value(self):
         return self.loss + self.penalty
 
 
-def classifier_value(X, Y, w, X_aux, point, *, ridge, mode, xp, score_map=None, S=None):
-    """Value of the classifier part at ``point = (T, gamma, b)`` (scores ``S`` if known)."""
+def classifier_value(X, Y, w, X_aux, point, *, ridge, mode, xp, score_map=None, S=None, lazy=False):
+    """Value of the classifier part at ``point = (T, gamma, b)`` (scores ``S`` if known).
+
+    On rows of a dask cluster the scores are persisted on the workers, and the loss and the
+    penalty (a sum over the samples in feature mode) are computed together in one round trip,
+    or with ``lazy`` left lazy dask scalars (see :func:`logistic_loss_grad`).
+    """
     T, gamma, b = point
-    if S is None:
-        S = scores(X, X_aux, T, gamma, b, mode, xp)
-    loss, G = logistic_loss_grad(S, Y, w, xp, score_map)
-    return ClassifierValue(loss, ridge.value(T, gamma, xp), G, S)
+    S = keep(scores(X, X_aux, T, gamma, b, mode, xp) if S is None else S)  # the scores are read again
+    if not is_dask(S):
+        loss, G = logistic_loss_grad(S, Y, w, xp, score_map)
+        return ClassifierValue(loss, ridge.value(T, gamma, xp), G, S)
+    table = _loss_table(S, Y, w, score_map)
+    G, rows = table[:, :-1], table[:, -1]
+    if lazy:
+        return ClassifierValue(rows.sum(), ridge.value(T, gamma, xp), G, S, rows)
+    sums = row_sums({"loss": ("sum", rows), "TT": ("dot", T, ridge._metric(T)) if is_dask(T) and ridge.main
+                     else ("dot", None)}, xp)
+    penalty = ridge.value(T, gamma, xp, main_sum=sums["TT"] if is_dask(T) else None)
+    return ClassifierValue(sums["loss"], penalty, G, S, rows)
 
 
-def classifier_gradient(X, X_aux, point, G, *, ridge, mode, xp):
+def _loss_table(S, Y, w, score_map):
+    """``[G, per-row loss]`` of row-chunked scores, persisted on the workers (one task per chunk)."""
+    return keep(row_map(_loss_and_gradient_rows, S, Y, w, ncols=Y.shape[1] + 1, dtype=S.dtype,
+                        score_map=None if score_map is None else np.asarray(score_map)))
+
+
+def gradient_sums(X, X_aux, G, *, mode, with_aux, xp):
+    """The sums over the samples in the classifier part's gradient: ``X^T G`` (filter mode),
+    ``X_aux^T G`` and the column sums of ``G``; lazy for rows on a cluster (compute them with
+    :func:`sdlearn._rows.hosts`, with other values in the same round trip)."""
+    if X.distributed:  # one task per row chunk for all three
+        return X.gradient_sums(G, X_aux if with_aux else None, with_X=mode == "filter")
+    return (
+        X.T.lazy_matmul(G) if mode == "filter" else None,  # X: a data matrix (sdlearn._data)
+        X_aux.T @ G if with_aux else None,
+        xp.sum(G, axis=0),
+    )
+
+
+def classifier_gradient(X, X_aux, point, G, *, ridge, mode, xp, sums=None):
     """Gradient of the classifier part at ``point = (T, gamma, b)`` from the score gradient ``G``:
-    ``(X^T G or G) + ridge``, ``X_aux^T G + ridge`` and the column sums of ``G``."""
+    ``(X^T G or G) + ridge``, ``X_aux^T G + ridge`` and the column sums of ``G``; ``sums`` are
+    the computed :func:`gradient_sums` if known (otherwise computed here, in one round trip for
+    rows on a cluster)."""
     T, gamma, _ = point
     g_T, g_gamma = ridge.gradient(T, gamma)
-    g_T = g_T + (_dense(X.T @ G, X, xp) if mode == "filter" else G)
+    if sums is None:
+        sums = hosts(*gradient_sums(X, X_aux, G, mode=mode, with_aux=gamma is not None, xp=xp))
+    XtG, AtG, column_sums = sums
+    g_T = g_T + (_dense(XtG, X, xp) if mode == "filter" else G)
     if gamma is not None:
-        g_gamma = g_gamma + X_aux.T @ G
-    return g_T, g_gamma, xp.sum(G, axis=0)
+        g_gamma = g_gamma + AtG
+    return g_T, g_gamma, column_sums
 
 
 def reconstruction_error(X, W, C, xp, sq_norm_X=None):
     """``||X - C W^T||_F^2`` without forming the dense n x p residual (works for sparse X)."""
     if sq_norm_X is None:
         sq_norm_X = X.squared_norm() if hasattr(X, "squared_norm") else squared_norm(X, xp)
-    cross = float(xp.sum(_dense(X @ W, X, xp) * C))
-    quad = float(xp.sum((C.T @ C) * (W.T @ W)))
-    return max(sq_norm_X - 2.0 * cross + quad, 0.0)
+    return _reconstruction_from(sq_norm_X, *hosts(*_reconstruction_sums(X, W, C, xp)), W, xp)
+
+
+def _reconstruction_sums(X, W, C, xp):
+    """The sums over the samples that :func:`reconstruction_error` needs: ``sum (X W) * C`` and
+    ``C^T C`` (lazy for rows on a cluster)."""
+    return xp.sum(_dense(X @ W, X, xp) * C), C.T @ C
+
+
+def _reconstruction_from(sq_norm_X, cross, CtC, W, xp):
+    quad = float(xp.sum(CtC * (W.T @ W)))
+    return max(sq_norm_X - 2.0 * float(cross) + quad, 0.0)
 
 
 def sdl_objective(X, Y, w, X_aux, W, C, beta, gamma, b, *, xi, alpha=None, mode, xp, sq_norm_X=None,
@@ -263,8 +335,12 @@ def sdl_objective(X, Y, w, X_aux, W, C, beta, gamma, b, *, xi, alpha=None, mode,
     if ridge is None:
         ridge = ridge_of(alpha, mode, Y.shape[0], Y.shape[1] + 1, xp, Y.dtype, device_of(Y))
     point = (classifier_block(W, C, beta, mode), gamma, b)
-    cls = classifier_value(X, Y, w, X_aux, point, ridge=ridge, mode=mode, xp=xp, score_map=score_map)
-    recon = xi * reconstruction_error(X, W, C, xp, sq_norm_X)
+    cls = classifier_value(X, Y, w, X_aux, point, ridge=ridge, mode=mode, xp=xp, score_map=score_map, lazy=True)
+    if sq_norm_X is None:
+        sq_norm_X = X.squared_norm() if hasattr(X, "squared_norm") else squared_norm(X, xp)
+    loss, penalty, cross, CtC = hosts(cls.loss, cls.penalty, *_reconstruction_sums(X, W, C, xp))  # one round trip
+    cls = cls._replace(loss=float(loss), penalty=float(penalty))
+    recon = xi * _reconstruction_from(sq_norm_X, cross, CtC, W, xp)
     return {
         "objective": cls.loss + cls.penalty + recon,
         "logistic": cls.loss,

@@ -46,6 +46,7 @@ from ._data import (
     times_power_of_two,
 )
 from ._objective import Ridge, contrast_roots, logistic_curvature, sdl_objective
+from ._rows import host, hosts, is_dask
 
 MODES = ("filter", "feature")
 
@@ -70,7 +71,9 @@ class Problem:
     """An SDL problem, rescaled and with encoded labels, ready for a solver (internal).
 
     ``X`` is a :class:`~sdlearn._data.DataMatrix` (the only access to the features), the other
-    arrays live in the namespace ``xp``; ``xi`` and ``ridge`` are the rescaled weights.
+    arrays live in the namespace ``xp``, or are row-chunked dask arrays (``Y``, ``w``, ``X_aux``)
+    when ``X`` is distributed (:mod:`sdlearn._rows`); ``xi`` and ``ridge`` are the rescaled
+    weights. ``w_min`` and ``w_max`` cache the range of the weights.
     """
 
     X: Any
@@ -87,6 +90,27 @@ class Problem:
     score_map_inverse: Any
     scales: Scales
     ridge_aux_max: float = 0.0
+    w_min: float = None
+    w_max: float = None
+
+    @property
+    def max_weight(self):
+        """Largest weight (a float)."""
+        if self.w_max is None:
+            self.w_max = float(self.xp.max(self.w))
+        return self.w_max
+
+    @property
+    def min_weight(self):
+        """Smallest weight (a float)."""
+        if self.w_min is None:
+            self.w_min = float(self.xp.min(self.w))
+        return self.w_min
+
+    @property
+    def distributed(self):
+        """Whether the rows live on a dask cluster (row arrays are dask arrays)."""
+        return self.X.distributed
 
     @property
     def n_samples(self):
@@ -114,7 +138,7 @@ class Problem:
 
     @property
     def device(self):
-        return device_of(self.Y)
+        return "cpu" if self.distributed else device_of(self.Y)
 
     @property
     def rtol(self):
@@ -323,24 +347,17 @@ def prepare_problem(X, y, *, X_aux, sample_weight, mode, n_components, xi, alpha
         ``n_components`` out of range, ``X_aux`` with another number of rows, a bad ``mode``,
         weights that sum to zero.
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be 'filter' or 'feature', got {mode!r}.")
-    if not (xi > 0 and math.isfinite(xi)):
-        raise ValueError(
-            f"xi must be a positive finite number, got {xi!r}; for xi = 0 the dictionary is "
-            "not identified: use LogisticRegression."
-        )
-    if not (alpha >= 0 and math.isfinite(alpha)):
-        raise ValueError(f"alpha must be a non-negative finite number, got {alpha!r}.")
+    check_weights(mode, xi, alpha)
+    if is_dask(X):
+        from ._dask_problem import prepare_dask_problem
+
+        return prepare_dask_problem(X, y, X_aux=X_aux, sample_weight=sample_weight, mode=mode,
+                                    n_components=n_components, xi=xi, alpha=alpha, classes=classes, scales=scales)
     xp = get_namespace(*(a for a in (X, X_aux) if array_api_compat.is_array_api_obj(a)))
     X = as_matrix(X, "X", xp)
     n, p = X.shape
     _check_finite(X, "X", xp)
-    if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or not 1 <= n_components <= min(n, p):
-        raise ValueError(
-            f"n_components must be an integer in [1, min(n_samples, n_features)] = [1, {min(n, p)}], "
-            f"got {n_components!r}."
-        )
+    check_n_components(n_components, n, p)
     y_host = np.asarray(to_numpy(y))
     if y_host.ndim != 1 or y_host.shape[0] != n:
         raise ValueError(f"y must be 1-D with {n} entries (one per row of X), got shape {y_host.shape}.")
@@ -383,11 +400,43 @@ def prepare_problem(X, y, *, X_aux, sample_weight, mode, n_components, xi, alpha
     return _rescaled(X, Y, w_host, X_aux, classes, xp, mode, int(n_components), xi, alpha, scales, sq_norm)
 
 
+def check_weights(mode, xi, alpha):
+    """Check the scalar settings every set-up shares (``mode``, ``xi``, ``alpha``)."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be 'filter' or 'feature', got {mode!r}.")
+    if not (xi > 0 and math.isfinite(xi)):
+        raise ValueError(
+            f"xi must be a positive finite number, got {xi!r}; for xi = 0 the dictionary is "
+            "not identified: use LogisticRegression."
+        )
+    if not (alpha >= 0 and math.isfinite(alpha)):
+        raise ValueError(f"alpha must be a non-negative finite number, got {alpha!r}.")
+
+
+def check_n_components(n_components, n, p):
+    """``n_components`` must be an integer in ``[1, min(n, p)]``."""
+    if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or not 1 <= n_components <= min(n, p):
+        raise ValueError(
+            f"n_components must be an integer in [1, min(n_samples, n_features)] = [1, {min(n, p)}], "
+            f"got {n_components!r}."
+        )
+
+
 def _rescaled(X, Y, w_host, X_aux, classes, xp, mode, r, xi, alpha, scales, sq_norm):
-    """The problem of the solvers (see the module docstring)."""
-    n = X.shape[0]
-    e_data, e_loss = _exponent(scales.data), _exponent(scales.loss)
+    """The problem of the solvers (see the module docstring) for in-memory data."""
     w = xp.asarray(w_host / scales.loss, dtype=Y.dtype, device=device_of(Y))
+    if X_aux is not None:
+        X_aux = scale_columns(X_aux, scales.aux, xp)
+    return rescaled_problem(DataMatrix(X, xp, scales.data, sq_norm), Y, w, X_aux, classes, xp, mode, r, xi, alpha,
+                            scales)
+
+
+def rescaled_problem(data, Y, w, X_aux, classes, xp, mode, r, xi, alpha, scales, **known):
+    """The :class:`Problem` on the rescaled data ``data`` (a data matrix), weights ``w`` (already
+    divided by ``scales.loss``) and covariates ``X_aux`` (already divided by ``scales.aux``):
+    the weights ``xi`` and ``alpha`` in the solvers' units. ``known`` fills optional fields."""
+    n = data.shape[0]
+    e_data, e_loss = _exponent(scales.data), _exponent(scales.loss)
     limit = _weight_limit(xp.finfo(Y.dtype))
     xi_internal = _clipped(float(xi), 2 * e_data - e_loss, limit)
     # alpha = 0 is clipped like any weight: the smallest ridge keeps the objective coercive, so
@@ -398,16 +447,16 @@ def _rescaled(X, Y, w_host, X_aux, classes, xp, mode, r, xi, alpha, scales, sq_n
     else:
         main = _clipped(alpha, -e_loss, limit) / n
     aux, aux_max = 0.0, 0.0
+    device = "cpu" if is_dask(Y) else device_of(Y)  # a cluster's small arrays are NumPy's
     if X_aux is not None:
-        X_aux = scale_columns(X_aux, scales.aux, xp)
         weights = [_clipped(alpha, -2 * _exponent(float(t)) - e_loss, limit) for t in scales.aux]
-        aux, aux_max = xp.asarray(np.asarray(weights), dtype=Y.dtype, device=device_of(Y)), max(weights)
+        aux, aux_max = xp.asarray(np.asarray(weights), dtype=Y.dtype, device=device), max(weights)
     root, inverse_root = contrast_roots(len(classes))
-    to_xp = (lambda a: None if a is None else xp.asarray(a, dtype=Y.dtype, device=device_of(Y)))  # noqa: E731
+    to_xp = (lambda a: None if a is None else xp.asarray(a, dtype=Y.dtype, device=device))  # noqa: E731
     return Problem(
-        X=DataMatrix(X, xp, scales.data, sq_norm), Y=Y, w=w, X_aux=X_aux, classes=classes, xp=xp, mode=mode,
+        X=data, Y=Y, w=w, X_aux=X_aux, classes=classes, xp=xp, mode=mode,
         n_components=r, xi=xi_internal, ridge=Ridge(main=main, aux=aux), score_map=to_xp(inverse_root),
-        score_map_inverse=to_xp(root), scales=scales, ridge_aux_max=aux_max,
+        score_map_inverse=to_xp(root), scales=scales, ridge_aux_max=aux_max, **known,
     )
 
 
@@ -423,9 +472,12 @@ def _sample_weight(sample_weight, n):
 
 
 def _check_class_weights(w, y_index, classes):
+    check_class_totals(np.bincount(y_index, weights=w, minlength=len(classes)), classes)
+
+
+def check_class_totals(totals, classes):
     """Every class present needs a positive total weight: the loss would not see a class of
     weight zero, and its scores would run off to minus infinity."""
-    totals = np.bincount(y_index, weights=w, minlength=len(classes))
     if np.any(totals <= 0):
         raise ValueError(
             f"the samples of class(es) {classes[totals <= 0].tolist()} all have weight zero (sample_weight / "
@@ -452,10 +504,9 @@ def initial_intercept(problem):
     """Log-odds of the weighted class frequencies against the baseline class (solvers'
     coordinates)."""
     xp = problem.xp
-    counts = xp.concat([
-        xp.reshape(xp.sum(problem.w) - xp.sum(problem.w[:, None] * problem.Y), (1,)),
-        xp.sum(problem.w[:, None] * problem.Y, axis=0),
-    ])
+    weighted = problem.w[:, None] * problem.Y
+    total, labelled, per_class = hosts(xp.sum(problem.w), xp.sum(weighted), xp.sum(weighted, axis=0))
+    counts = xp.concat([xp.reshape(total - labelled, (1,)), per_class])
     counts = counts + 1.0  # Laplace smoothing keeps empty classes finite
     b = xp.log(counts[1:]) - xp.log(counts[0])
     return b if problem.score_map_inverse is None else b @ problem.score_map_inverse
@@ -471,9 +522,9 @@ def top_eigenvalue(M, xp):
 def aux_design_curvature(problem):
     """``c_K lambda_max(Z^T diag(w) Z)`` for the auxiliary block ``Z = [X_aux, 1]``."""
     xp = problem.xp
-    ones = xp.ones((problem.n_samples, 1), dtype=problem.dtype, device=problem.device)
+    ones = problem.X.ones(1)
     Z = ones if problem.X_aux is None else xp.concat([problem.X_aux, ones], axis=1)
-    return problem.curvature * top_eigenvalue(Z.T @ (problem.w[:, None] * Z), xp)
+    return problem.curvature * top_eigenvalue(host(Z.T @ (problem.w[:, None] * Z)), xp)
 
 
 def sign_flip(W, *others):

@@ -15,13 +15,21 @@ Two projectors:
 
 Both return a :class:`Basis` and answer ``quad(b1, b2) = U1^T A A^T U2``, which gives the
 reconstruction error ``||A - U U^T A||^2 = ||A||^2 - tr(quad(b, b))`` without the residual.
+
+On rows of a dask cluster (:mod:`sdlearn._rows`) the thin blocks of the samples' side (``U`` and
+``Q`` in feature mode, ``A^T U`` in filter mode) are persisted row arrays; every sum over the
+samples is brought to the caller with :func:`~sdlearn._rows.hosts`, and the small matrices
+(the Rayleigh-Ritz problem, its eigenvectors) are always in memory.
 """
 
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, field
 from typing import Any
 
-from ._backend import device_of
 from ._data import DataMatrix
+from ._rows import host, hosts, is_dask, keep
+
+_TOKENS = itertools.count()
 
 
 @dataclass
@@ -43,6 +51,15 @@ class Basis:
     P: Any = None
     AtP: Any = None
     AAtQ: Any = None
+    #: ``(G, V, warm_token)`` of the subspace projector's Rayleigh-Ritz step: ``E = AtQ_0 V`` for
+    #: the search space's ``AtQ_0``, ``G = AtQ_0^T AtQ_0``, and the token of the warm basis whose
+    #: ``E`` is the first columns of ``AtQ_0``; ``quad`` then needs no pass over the samples
+    ritz: Any = None
+    #: ``U^T T`` for the block ``T`` that was projected (from the projector's own products)
+    UtT: Any = None
+    #: ``U^T U`` when it was computed (row arrays: LPGD fills it with a step's other sums)
+    UtU: Any = None
+    token: int = field(default_factory=lambda: next(_TOKENS))
 
 
 def _top_eigh(G, r, xp):
@@ -63,7 +80,7 @@ def _weights(c):
 def as_operator(A, xp):
     """``A`` as a :class:`~sdlearn._data.DataMatrix` (the projectors read it only through
     products and Gram matrices)."""
-    return A if isinstance(A, DataMatrix) else DataMatrix(A, xp)
+    return A if isinstance(A, DataMatrix) or getattr(A, "distributed", False) else DataMatrix(A, xp)
 
 
 class GramProjector:
@@ -89,18 +106,26 @@ class GramProjector:
         a, b = _weights(c)
         if self.side == "left":
             s, U = _top_eigh((a * a) * self.G + (b * b) * (T @ T.T), r, xp)
-            return Basis(U, s / a)
-        B = A.T @ T
+            return Basis(U, s / a, UtT=U.T @ T)
+        B, TtT = hosts(A.T.lazy_matmul(T), T.T @ T)  # sums over the samples: one round trip
         top = xp.concat([(a * a) * self.G, (a * b) * B], axis=1)
-        bottom = xp.concat([(a * b) * B.T, (b * b) * (T.T @ T)], axis=1)
+        bottom = xp.concat([(a * b) * B.T, (b * b) * TtT], axis=1)
         s, V = _top_eigh(xp.concat([top, bottom], axis=0), r, xp)
         k = self.G.shape[0]
         Va, Vt = V[:k, :], V[k:, :]
         # directions with zero singular value (rank-deficient data) are dropped, not blown up
         inv_s = xp.where(s > s[0] * 1e-10, 1.0 / xp.where(s > 0, s, 1.0), 0.0)
-        U = (a * (A @ Va) + b * (T @ Vt)) * inv_s[None, :]
+        U = keep((a * (A @ Va) + b * (T @ Vt)) * inv_s[None, :])
         E = (a * (self.G @ Va) + b * (B @ Vt)) * inv_s[None, :]
-        return Basis(U, s / a, E)
+        UtT = inv_s[:, None] * (a * (Va.T @ B) + b * (Vt.T @ TtT))  # U^T T without a pass over the rows
+        return Basis(U, s / a, E, UtT=UtT)
+
+    def pending(self, basis):
+        """Nothing to compute ahead (see :meth:`SubspaceProjector.pending`)."""
+        return []
+
+    def receive(self, basis, values):
+        """Nothing to store (see :meth:`SubspaceProjector.receive`)."""
 
     def quad(self, b1, b2):
         if self.side == "left":
@@ -124,26 +149,27 @@ def _orthonormalize(Y, AtY, basis, xp, rtol=1e-12):
     B, AtB = basis
     rtol = max(rtol, 100.0 * float(xp.finfo(Y.dtype).eps))  # float32: keep the Gram well conditioned
     for round_ in range(2):
-        before = xp.sum(Y * Y, axis=0)
         if B is not None:
-            coef = B.T @ Y
-            Y = Y - B @ coef
+            before, coef = hosts(xp.sum(Y * Y, axis=0), B.T @ Y)
+            Y = keep(Y - B @ coef)
             if AtY is not None:
-                AtY = AtY - AtB @ coef
+                AtY = keep(AtY - AtB @ coef)
+        else:
+            before = host(xp.sum(Y * Y, axis=0))
         if round_ == 0:
-            after = xp.sum(Y * Y, axis=0)
+            after = host(xp.sum(Y * Y, axis=0))
             real = after > (1e-20 * before)
             scale = xp.where(real, 1.0 / xp.sqrt(xp.where(real, after, 1.0)), 0.0)
             Y = Y * scale[None, :]
             AtY = None if AtY is None else AtY * scale[None, :]
         if Y.shape[1] == 0:
             break
-        evals, evecs = xp.linalg.eigh(Y.T @ Y)
+        evals, evecs = xp.linalg.eigh(host(Y.T @ Y))
         floor = rtol * float(evals[-1]) if round_ == 0 else 0.5
-        keep = int(xp.count_nonzero(evals > floor)) if float(evals[-1]) > 0 else 0
-        transform = evecs[:, evecs.shape[1] - keep:] / xp.sqrt(evals[evals.shape[0] - keep:])[None, :]
-        Y = Y @ transform
-        AtY = None if AtY is None else AtY @ transform
+        kept = int(xp.count_nonzero(evals > floor)) if float(evals[-1]) > 0 else 0
+        transform = evecs[:, evecs.shape[1] - kept:] / xp.sqrt(evals[evals.shape[0] - kept:])[None, :]
+        Y = keep(Y @ transform)
+        AtY = None if AtY is None else keep(AtY @ transform)
     return Y, AtY
 
 
@@ -180,37 +206,58 @@ class SubspaceProjector:
         a, b = _weights(c)
         warm = self.last if warm is None else warm
         if warm is None:
-            start = self.rng.standard_normal((A.shape[0], self.width))
-            Q = xp.asarray(start, dtype=T.dtype, device=device_of(T))
-            AtQ = A.T @ Q
+            Q = A.standard_normal(self.rng, self.width, dtype=T.dtype)
+            AtQ = keep(A.T @ Q)
             for _ in range(self.n_power_init):
                 # Householder QR keeps the full width even for rank-deficient data (first call only)
-                Q, _ = xp.linalg.qr((a * a) * (A @ AtQ) + (b * b) * (T @ (T.T @ Q)))
-                AtQ = A.T @ Q
-            known = 0  # no columns of Q came from a previous subspace
+                Q, _ = _qr((a * a) * (A @ AtQ) + (b * b) * (T @ host(T.T @ Q)), xp)
+                Q = keep(Q)
+                AtQ = keep(A.T @ Q)
+            known, warm_token = 0, None  # no columns of Q came from a previous subspace
         else:
             if warm.AAtQ is None:
-                warm.AAtQ = A @ warm.AtQ
+                warm.AAtQ = keep(A @ warm.AtQ)
             Q, AtQ = warm.U, warm.E
             if warm.P is not None:
                 P, AtP = _orthonormalize(warm.P, warm.AtP, (Q, AtQ), xp, rtol=1e-10)
                 Q, AtQ = xp.concat([Q, P], axis=1), xp.concat([AtQ, AtP], axis=1)
-            Z, _ = _orthonormalize((a * a) * warm.AAtQ + (b * b) * (T @ (T.T @ warm.Q)), None, (Q, None), xp)
+            Z, _ = _orthonormalize(keep((a * a) * warm.AAtQ + (b * b) * (T @ host(T.T @ warm.Q))), None, (Q, None),
+                                   xp)
             Q, AtQ = xp.concat([Q, Z], axis=1), xp.concat([AtQ, A.T @ Z], axis=1)
-            known = r
+            known, warm_token = r, warm.token
         # Rayleigh-Ritz on the search space; keep the top `width` Ritz vectors for the next call
-        TtQ = T.T @ Q
-        s, V = _top_eigh((a * a) * (AtQ.T @ AtQ) + (b * b) * (TtQ.T @ TtQ), min(self.width, Q.shape[1]), xp)
+        TtQ, G = hosts(T.T @ Q, AtQ.T @ AtQ)
+        s, V = _top_eigh((a * a) * G + (b * b) * (TtQ.T @ TtQ), min(self.width, Q.shape[1]), xp)
         s = s / a
         P, AtP = None, None
         if known:  # the search direction: what the Ritz vectors gained from outside span(U)
-            P, AtP = Q[:, known:] @ V[known:, :r], AtQ[:, known:] @ V[known:, :r]
-        Q, AtQ = Q @ V, AtQ @ V
-        self.last = Basis(Q[:, :r], s[:r], AtQ[:, :r], Q, AtQ, P, AtP)
+            P, AtP = keep(Q[:, known:] @ V[known:, :r]), keep(AtQ[:, known:] @ V[known:, :r])
+        Q, AtQ = keep(Q @ V), keep(AtQ @ V)
+        self.last = Basis(Q[:, :r], s[:r], AtQ[:, :r], Q, AtQ, P, AtP, ritz=(G, V[:, :r], warm_token),
+                          UtT=V[:, :r].T @ TtQ.T)
         return self.last
 
+    def pending(self, basis):
+        """Sums over the samples that a projection warm-started from ``basis`` will need and that
+        can be computed ahead, with other values in one round trip: ``A A^T Q`` when it is a
+        small (features') matrix. Pass them, computed, to :meth:`receive`."""
+        if basis is None or basis.AAtQ is not None or basis.AtQ is None or self.A.samples_first:
+            return []
+        return [self.A.lazy_matmul(basis.AtQ)]
+
+    def receive(self, basis, values):
+        """Store the computed :meth:`pending` values of ``basis``."""
+        if values:
+            basis.AAtQ = values[0]
+
     def quad(self, b1, b2):
-        return b1.E.T @ b2.E
+        if b1.ritz is not None:  # E1 = AtQ_0 V1: the Rayleigh-Ritz Gram G = AtQ_0^T AtQ_0 gives it
+            G, V1, warm_token = b1.ritz
+            if b2 is b1:
+                return V1.T @ (G @ V1)
+            if warm_token is not None and b2.token == warm_token:  # E2 is the first r columns of AtQ_0
+                return V1.T @ G[:, :V1.shape[1]]
+        return host(b1.E.T @ b2.E)
 
 
 def make_projector(A, r, method, xp, random_state, oversample=10):
@@ -219,10 +266,11 @@ def make_projector(A, r, method, xp, random_state, oversample=10):
     'auto' weighs one iteration of each: the exact projector solves an eigenproblem of the
     smaller side ``s = min(m, k)`` of ``A`` (``s^3`` flops), the subspace iteration makes about
     two passes over ``A`` with ``r + oversample`` columns. It takes the exact one when
-    ``s <= 4 (r + oversample)``, where the eigenproblem is the cheaper of the two.
+    ``s <= 4 (r + oversample)``, where the eigenproblem is the cheaper of the two (see
+    :func:`choose_projection`).
     """
     if method == "auto":
-        method = auto_projection(A.shape, r, oversample)
+        method = choose_projection(as_operator(A, xp), r, oversample)
     if method == "gram":
         return GramProjector(A, r, xp)
     if method == "subspace":
@@ -236,10 +284,32 @@ def auto_projection(shape, r, oversample=10):
     return "gram" if min(shape) <= 4 * (r + oversample) else "subspace"
 
 
-def change_energy(projector, new, old):
-    """``||U_n U_n^T A - U_o U_o^T A||_F^2``: how far the reconstruction block moved."""
+def choose_projection(A, r, oversample=10):
+    """:func:`auto_projection` for a data matrix ``A``; on a cluster never the Gram matrix of
+    the samples (it would gather n_samples^2 numbers), only that of the features."""
+    method = auto_projection(A.shape, r, oversample)
+    if method == "gram" and A.distributed:
+        m, k = A.shape
+        samples_gram = (m <= k) == A.samples_first  # the Gram side is the smaller one
+        return "subspace" if samples_gram else "gram"
+    return method
+
+
+def _qr(M, xp):
+    """Reduced QR: Householder for in-memory arrays, dask's tall-and-skinny QR for row arrays."""
+    if is_dask(M):
+        from dask.array.linalg import tsqr
+
+        return tsqr(M)
+    return xp.linalg.qr(M)
+
+
+def change_energy(projector, new, old, overlap=None):
+    """``||U_n U_n^T A - U_o U_o^T A||_F^2``: how far the reconstruction block moved
+    (``overlap = U_n^T U_o`` if known)."""
     xp = projector.xp
-    cross = xp.sum((new.U.T @ old.U) * projector.quad(new, old))
+    overlap = host(new.U.T @ old.U) if overlap is None else overlap
+    cross = xp.sum(overlap * projector.quad(new, old))
     value = xp.linalg.trace(projector.quad(new, new)) + xp.linalg.trace(projector.quad(old, old)) - 2.0 * cross
     return max(float(value), 0.0)
 

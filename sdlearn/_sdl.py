@@ -23,6 +23,7 @@ from ._history import KEYS
 from ._lpgd import lpgd
 from ._objective import class_scores, full_probabilities
 from ._params import BCD, COMMON, LPGD
+from ._rows import is_dask
 from ._stream import StreamState
 
 
@@ -248,27 +249,17 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         self._validate_params()
         if self.nonnegative and self.solver != "bcd":
             raise ValueError("nonnegative=True needs solver='bcd' (LPGD's lifted matrix cannot keep W, H >= 0).")
-        xp = get_namespace(X)
-        X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"), dtype=(xp.float64, xp.float32))
-        y = to_numpy(y)  # labels live on the host (classes_ may be strings); solvers move them
-        check_classification_targets(y)
-        mask = self._resolve_aux_mask()
-        # plain tuples: fitted arrays must live in X's namespace, these index columns
-        self._main_columns = tuple(int(i) for i in np.flatnonzero(~mask))
-        self._aux_columns = tuple(int(i) for i in np.flatnonzero(mask))
-        X_main, X_all_aux = self._split(X, X_aux, fitting=True)
+        if is_dask(X):
+            X_main, X_all_aux, y, sample_weight = self._dask_fit_inputs(X, y, X_aux)
+        else:
+            X_main, X_all_aux, y, sample_weight = self._fit_inputs(X, y, X_aux)
         n, p = X_main.shape
-        if len(np.unique(y)) < 2:
-            raise ValueError(f"y has only one class ({np.unique(y)[0]!r}); SDLClassifier needs at least two.")
         r = min(10, n, p) if self.n_components is None else self.n_components
         if r > min(n, p):
             raise ValueError(
                 f"n_components={r} is larger than min(n_samples, n_features) = min({n}, {p}); "
                 f"choose n_components <= {min(n, p)}."
             )
-        if self.nonnegative:
-            check_non_negative(X_main, "SDLClassifier with nonnegative=True (X)")
-        sample_weight = None if self.class_weight is None else compute_sample_weight(self.class_weight, y)
         init = self._warm_start_init(X_main.shape, X_all_aux)
         common = dict(
             n_components=r, mode=self.mode, X_aux=X_all_aux, sample_weight=sample_weight,
@@ -297,6 +288,51 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         self.history_ = result.history
         return self
 
+    def _fit_inputs(self, X, y, X_aux):
+        """Validated main features, covariates, labels and weights of in-memory data."""
+        xp = get_namespace(X)
+        X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"), dtype=(xp.float64, xp.float32))
+        y = to_numpy(y)  # labels live on the host (classes_ may be strings); solvers move them
+        check_classification_targets(y)
+        self._set_columns()
+        X_main, X_all_aux = self._split(X, X_aux, fitting=True)
+        if len(np.unique(y)) < 2:
+            raise ValueError(f"y has only one class ({np.unique(y)[0]!r}); SDLClassifier needs at least two.")
+        if self.nonnegative:
+            check_non_negative(X_main, "SDLClassifier with nonnegative=True (X)")
+        sample_weight = None if self.class_weight is None else compute_sample_weight(self.class_weight, y)
+        return X_main, X_all_aux, y, sample_weight
+
+    def _dask_fit_inputs(self, X, y, X_aux):
+        """The same for a dask ``X`` chunked by rows: labels summarised by their classes and
+        counts (one round trip), everything else lazy on the cluster (the nonnegativity check is
+        one of the solver's set-up reductions)."""
+        X = _dask_support().check_X(self, X, reset=True)
+        y, classes, counts = _dask_support().labels(y, X.chunks[0])
+        if len(classes) < 2:
+            raise ValueError(f"y has only one class ({classes[0]!r}); SDLClassifier needs at least two.")
+        self._set_columns()
+        X_main, X_all_aux = self._split(X, X_aux, fitting=True)
+        sample_weight = None
+        if self.class_weight is not None:
+            sample_weight = _dask_support().sample_weight(self.class_weight, y, classes, counts)
+        return X_main, X_all_aux, y, sample_weight
+
+    def _set_columns(self):
+        mask = self._resolve_aux_mask()
+        # plain tuples: fitted arrays must live in X's namespace, these index columns
+        self._main_columns = tuple(int(i) for i in np.flatnonzero(~mask))
+        self._aux_columns = tuple(int(i) for i in np.flatnonzero(mask))
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        # the solver state of a fit on a dask cluster refers to arrays on the workers: it cannot
+        # travel (a pickled model keeps its fitted attributes; warm starts need a new fit)
+        result = state.get("_result")
+        if result is not None and any(is_dask(v) for v in (result.codes, *result.state.values())):
+            state.pop("_result")
+        return state
+
     def _streamable(self):
         if self.solver != "bcd" or self.mode != "feature":
             raise AttributeError(
@@ -314,7 +350,7 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         al.'s online dictionary learning; atoms kept in the unit ball) and the classifier the
         accumulated second-order expansions of the batches' logistic losses. Memory does not
         grow with the number of samples, so data larger than memory can be streamed (e.g. the
-        blocks of a Dask array, computed one at a time).
+        row chunks of a Dask array, whose statistics are summed on the workers).
 
         Parameters
         ----------
@@ -338,16 +374,20 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
             self._validate_params()
             if isinstance(self.class_weight, str):
                 raise ValueError("class_weight='balanced' needs the whole y; pass a dict of weights to partial_fit.")
-        X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"), dtype=(np.float64, np.float32), reset=first)
-        y = to_numpy(y)
-        check_classification_targets(y)
+        if is_dask(X):  # the batch stays on the cluster: its statistics are summed there
+            X = _dask_support().check_X(self, X, reset=first)
+            y, seen, counts = _dask_support().labels(y, X.chunks[0])
+        else:
+            X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"), dtype=(np.float64, np.float32),
+                                 reset=first)
+            y = to_numpy(y)
+            check_classification_targets(y)
+            seen = np.unique(y)
         if first:
-            labels = np.unique(y if classes is None else np.asarray(classes))
+            labels = np.unique(seen if classes is None else np.asarray(classes))
             if len(labels) < 2:
                 raise ValueError("partial_fit needs at least two classes: pass classes= on the first call.")
-            mask = self._resolve_aux_mask()
-            self._main_columns = tuple(int(i) for i in np.flatnonzero(~mask))
-            self._aux_columns = tuple(int(i) for i in np.flatnonzero(mask))
+            self._set_columns()
             X_main, aux = self._split(X, X_aux, fitting=True)
             p = X_main.shape[1]
             r = min(10, p) if self.n_components is None else self.n_components
@@ -363,9 +403,12 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
             )
         else:
             X_main, aux = self._split(X, X_aux)
-        if self.nonnegative:
+        if self.nonnegative and not is_dask(X_main):  # a dask batch is checked by the stream's set-up
             check_non_negative(X_main, "SDLClassifier with nonnegative=True (X)")
-        sample_weight = None if self.class_weight is None else compute_sample_weight(self.class_weight, y)
+        sample_weight = None
+        if self.class_weight is not None:
+            sample_weight = (_dask_support().sample_weight(self.class_weight, y, seen, counts) if is_dask(X)
+                             else compute_sample_weight(self.class_weight, y))
         start = time.perf_counter()
         parts = self._stream.update(X_main, y, aux, sample_weight)
         W, beta, gamma, b = self._stream.factors()
@@ -423,6 +466,21 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         """Main features and all auxiliary covariates (selected columns, then ``X_aux``)."""
         if not self._main_columns:
             raise ValueError("aux_features selects every column of X; at least one feature must be reconstructed.")
+        if is_dask(X):  # lazy columns of the row chunks; X_aux chunked like them
+            X_main = _dask_support().columns(X, self._main_columns) if self._aux_columns else X
+            aux = _dask_support().covariates(self, X, X_aux)
+        else:
+            X_main, aux = self._split_arrays(X, X_aux)
+        if not fitting:
+            n_aux = 0 if aux is None else aux.shape[1]
+            if n_aux != self.n_aux_:
+                raise ValueError(
+                    f"{type(self).__name__} was fitted with {self.n_aux_} auxiliary covariates but got {n_aux}; "
+                    "pass the same X_aux columns as in fit."
+                )
+        return X_main, aux
+
+    def _split_arrays(self, X, X_aux):
         xp = get_namespace(X)
         X_main = self._main(X, xp)
         parts = []
@@ -435,13 +493,6 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
                 raise ValueError(f"X_aux has {X_aux.shape[0]} rows but X has {X.shape[0]}; they must match.")
             parts.append(xp.astype(X_aux, X.dtype) if X_aux.dtype != X.dtype else X_aux)
         aux = (xp.concat(parts, axis=1) if len(parts) > 1 else parts[0]) if parts else None
-        if not fitting:
-            n_aux = 0 if aux is None else aux.shape[1]
-            if n_aux != self.n_aux_:
-                raise ValueError(
-                    f"{type(self).__name__} was fitted with {self.n_aux_} auxiliary covariates but got {n_aux}; "
-                    "pass the same X_aux columns as in fit."
-                )
         return X_main, aux
 
     def _main(self, X, xp):
@@ -477,8 +528,15 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
 
     def _encode(self, X_main, W, xp):
         """Codes of ``X_main / scale`` (see :meth:`_scale`)."""
+        # a row block of a dask array is coded with the whole array's scale (see _dask_estimator)
         return encode(X_main, W, xp, nonnegative=self.nonnegative, max_iter=self.transform_max_iter,
-                      scale=self._scale())
+                      scale=self._scale(), largest=getattr(self, "_codes_largest", None))
+
+    def _by_blocks(self, method, X, X_aux, ncols, dtype=None):
+        """``method`` on a dask ``X``: a lazy dask array computed row block by row block."""
+        check_is_fitted(self)
+        dtype = _float_dtype(X) if dtype is None else dtype
+        return _dask_support().by_row_blocks(self, method, X, X_aux, ncols=ncols, dtype=dtype)
 
     def _full_scores(self, X, X_aux, method):
         """Scores of all classes, the baseline's being 0."""
@@ -504,6 +562,8 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
             the baseline's column being 0.
         """
         check_is_fitted(self)
+        if is_dask(X):
+            return self._by_blocks("decision_function", X, X_aux, None if len(self.classes_) == 2 else len(self.classes_))
         if len(self.classes_) == 2:
             return self._scores(X, X_aux, "decision_function")[:, 0]
         return self._full_scores(X, X_aux, "decision_function")
@@ -523,6 +583,8 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         proba : ndarray of shape (n_samples, n_classes)
             Probabilities in the order of ``classes_``.
         """
+        if is_dask(X):
+            return self._by_blocks("predict_proba", X, X_aux, len(self.classes_))
         scores = self._scores(X, X_aux, "predict_proba")
         return full_probabilities(scores, get_namespace(scores))
 
@@ -541,6 +603,8 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         log_proba : ndarray of shape (n_samples, n_classes)
             Log-probabilities in the order of ``classes_``.
         """
+        if is_dask(X):
+            return self._by_blocks("predict_log_proba", X, X_aux, len(self.classes_))
         full = self._full_scores(X, X_aux, "predict_log_proba")
         xp = get_namespace(full)
         shift = xp.max(full, axis=1, keepdims=True)
@@ -561,6 +625,8 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         y_pred : ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
+        if is_dask(X):
+            return self._by_blocks("predict", X, X_aux, None, dtype=self.classes_.dtype)
         full = self._full_scores(X, X_aux, "predict")
         xp = get_namespace(full)
         best = xp.argmax(full, axis=1)
@@ -587,6 +653,8 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         score : float
             Accuracy of ``predict(X, X_aux)``.
         """
+        if is_dask(X):  # counted on the cluster, one round trip
+            return _dask_support().accuracy(self.predict(X, X_aux=X_aux), y, sample_weight)
         predicted = to_numpy(self.predict(X, X_aux=X_aux))
         weights = None if sample_weight is None else to_numpy(sample_weight)
         return float(accuracy_score(to_numpy(y), predicted, sample_weight=weights))
@@ -606,6 +674,8 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
             The codes ``h`` with ``x ~ W h``.
         """
         check_is_fitted(self)
+        if is_dask(X):
+            return self._by_blocks("transform", X, None, self.n_components_)
         check_same_namespace(X, self, attribute="components_", method="transform")
         xp = get_namespace(X)
         X = validate_data(self, X, accept_sparse=("csr", "csc"), dtype=(xp.float64, xp.float32), reset=False)
@@ -647,6 +717,19 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.array_api_support = True
         return tags
+
+
+def _dask_support():
+    """:mod:`sdlearn._dask_estimator`, imported when first needed (dask is optional: only a dask
+    input, which means dask is installed, reaches it)."""
+    from . import _dask_estimator
+
+    return _dask_estimator
+
+
+def _float_dtype(X):
+    """The floating dtype the estimator computes ``X`` in (integers: float64)."""
+    return X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
 
 
 def _exponent(power_of_two):

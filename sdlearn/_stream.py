@@ -26,10 +26,11 @@ from sklearn.utils import check_random_state
 
 from ._bcd import BlockState, update_codes
 from ._coding import encode
-from ._data import column_scales, data_scale
+from ._data import column_scales
 from ._objective import class_probabilities, logistic_loss_grad
 from ._problem import initial_intercept, prepare_problem
 from ._projection import make_projector
+from ._rows import host, hosts, is_dask
 
 
 _MAX_LOG2_DRIFT = 64  # largest change of units between batches, in powers of two
@@ -85,6 +86,8 @@ class StreamState:
         )
         if self.scales is not None:
             self._check_units(pb)
+        if self.nonnegative and pb.distributed:  # an in-memory batch was checked by the estimator
+            pb.X.check_non_negative("SDLClassifier with nonnegative=True (X)")
         pb.n_components = self.r
         self.problem, self.scales = pb, pb.scales
         if self.W is None:
@@ -95,8 +98,9 @@ class StreamState:
 
         self.n_seen += pb.n_samples
         self.n_batches += 1
-        self.A += codes.T @ codes
-        self.B += np.asarray(pb.X.T @ codes)
+        CtC, XtC = hosts(codes.T @ codes, pb.X.T.lazy_matmul(codes))  # summed on the cluster for dask rows
+        self.A += CtC
+        self.B += np.asarray(XtC)
         self._update_dictionary()
         self._update_classifier(pb, codes)
         beta, gamma, b = self._split(self.V)
@@ -107,8 +111,7 @@ class StreamState:
         """Refuse a batch whose features or covariates are on another scale than the stream's
         first batch by more than ``2^64`` (about 1e19): the statistics live in its units."""
         xp = pb.xp
-        own, _ = data_scale(pb.X.X, xp)  # the batch as the DataMatrix holds it (raw, or already rescaled)
-        ratios = [("X", own * pb.X.factor)]
+        ratios = [("X", pb.X.own_scale())]  # the batch's scale relative to the stream's
         if pb.X_aux is not None:
             ratios += [(f"X_aux column {j}", t) for j, t in enumerate(column_scales(pb.X_aux, xp))]
         for name, ratio in ratios:
@@ -155,41 +158,55 @@ class StreamState:
 
     def _update_classifier(self, pb, codes):
         """Add the batch's second-order expansion and minimise the accumulated quadratic."""
-        n, d = pb.n_samples, self.d
-        parts = [codes] + ([np.asarray(pb.X_aux)] if self.q else []) + [np.ones((n, 1))]
-        Z = np.hstack(parts)
+        d, D = self.d, self.r + self.q + 1
         R = np.eye(d) if pb.score_map is None else np.asarray(pb.score_map)
-        w, Y = np.asarray(pb.w), np.asarray(pb.Y)
-        _, G = logistic_loss_grad(Z @ self.V, Y, w, np, R)
-        gradient = (Z.T @ G).ravel()
-        P, _ = class_probabilities(Z @ self.V @ R, np)
-        # Hessian of sum_i w_i l(y_i, z_i^T V R) in vec(V) (row-major): z z^T (x) R (diag p - p p^T) R
-        curvature = w[:, None, None] * (np.einsum("nj,jl->njl", P, np.eye(d)) - np.einsum("nj,nl->njl", P, P))
-        curvature = np.einsum("ij,njk,kl->nil", R, curvature, R)
-        H_batch = np.einsum("ni,nk,njl->ijkl", Z, Z, curvature).reshape(Z.shape[1] * d, -1)
+        arrays = (codes, pb.Y, pb.w) + ((pb.X_aux,) if self.q else ())
+        if pb.distributed:  # each row chunk's expansion on its worker, summed in a tree
+            from ._dask import sum_rows
+
+            packed = host(sum_rows(_second_order, *arrays, shape=(D * d + (D * d) ** 2,), V=self.V, R=R))
+        else:
+            packed = _second_order(*(np.asarray(a) for a in arrays), V=self.V, R=R)
+        gradient, H_batch = packed[:D * d], packed[D * d:].reshape(D * d, D * d)
         self.H += H_batch
         self.h += H_batch @ self.V.ravel() - gradient
         # the ridge main/2 tr(beta^T (C^T C / n) beta) + aux/2 ||gamma||^2, with C^T C / n ~ A / n_seen
-        penalty = np.zeros((Z.shape[1], Z.shape[1]))
+        penalty = np.zeros((D, D))
         penalty[:self.r, :self.r] = (pb.ridge.main * pb.n_samples) * self.A / self.n_seen
         if self.q:
             penalty[self.r:self.r + self.q, self.r:self.r + self.q] = np.diag(np.asarray(pb.ridge.aux))
         system = self.H + np.kron(penalty, np.eye(d))
         system += 1e-10 * max(np.trace(system) / len(system), 1e-300) * np.eye(len(system))
-        self.V = np.linalg.solve(system, self.h).reshape(Z.shape[1], d)
+        self.V = np.linalg.solve(system, self.h).reshape(D, d)
+
+
+def _second_order(codes, Y, w, X_aux=None, *, V, R):
+    """``[gradient, Hessian]`` (flattened) of a batch's (or row chunk's) weighted logistic loss
+    ``sum_i w_i l(y_i, z_i^T V R)`` in ``vec(V)`` (row-major), ``z_i = [codes_i, X_aux_i, 1]``."""
+    n, d = codes.shape[0], R.shape[0]
+    Z = np.hstack([codes] + ([X_aux] if X_aux is not None else []) + [np.ones((n, 1))])
+    _, G = logistic_loss_grad(Z @ V, Y, w, np, R)
+    gradient = (Z.T @ G).ravel()
+    P, _ = class_probabilities(Z @ V @ R, np)
+    # Hessian in vec(V) (row-major): z z^T (x) R (diag p - p p^T) R
+    curvature = w[:, None, None] * (np.einsum("nj,jl->njl", P, np.eye(d)) - np.einsum("nj,nl->njl", P, P))
+    curvature = np.einsum("ij,njk,kl->nil", R, curvature, R)
+    H = np.einsum("ni,nk,njl->ijkl", Z, Z, curvature).reshape(Z.shape[1] * d, -1)
+    return np.concatenate([gradient, H.ravel()])
 
 
 def iter_batches(X, y, X_aux=None, *, batch_size=1000):
-    """Yield ``(X, y, X_aux)`` row batches as NumPy (or SciPy sparse) arrays.
+    """Yield ``(X, y, X_aux)`` row batches.
 
-    Dask arrays are split along their row chunks and each chunk is computed when it is
-    needed, on whatever scheduler is active (a ``dask.distributed`` cluster included), so only
-    one batch is ever held in memory here. Other inputs are sliced into ``batch_size`` rows.
+    A dask ``X`` is cut along its row chunks: each batch is a run of consecutive whole chunks of
+    at most ``batch_size`` rows (at least one chunk), and stays a dask array, so that
+    :meth:`SDLClassifier.partial_fit` computes its statistics on the workers (``y`` and
+    ``X_aux`` are cut alike). Other inputs are sliced into NumPy (or SciPy sparse) batches of
+    ``batch_size`` rows.
     """
-    if _is_dask(X):
-        starts = np.cumsum((0,) + tuple(X.chunks[0]))
-        for start, stop in zip(starts[:-1], starts[1:]):
-            yield tuple(_compute(a, start, stop) for a in (X, y, X_aux))
+    if is_dask(X):
+        for start, stop in _chunk_runs(X, batch_size):
+            yield tuple(None if a is None else a[start:stop] for a in (X, y, X_aux))
         return
     n = X.shape[0]
     for start in range(0, n, batch_size):
@@ -197,24 +214,37 @@ def iter_batches(X, y, X_aux=None, *, batch_size=1000):
         yield tuple(_compute(a, start, stop) for a in (X, y, X_aux))
 
 
-def _is_dask(a):
-    return type(a).__module__.startswith("dask")
+def _chunk_runs(X, batch_size):
+    """``(start, stop)`` of runs of whole row chunks with at most ``batch_size`` rows each (a
+    larger chunk is a run by itself)."""
+    from ._dask import rows_of_X
+
+    runs, start, stop = [], 0, 0
+    for size in rows_of_X(X).chunks[0]:
+        if stop > start and stop - start + size > batch_size:
+            runs.append((start, stop))
+            start = stop
+        stop += size
+    if stop > start:
+        runs.append((start, stop))
+    return runs
 
 
 def _compute(a, start, stop):
     if a is None:
         return None
     part = a[start:stop]
-    return part.compute() if _is_dask(part) else part
+    return part.compute() if is_dask(part) else part
 
 
 def fit_stream(estimator, X, y, *, X_aux=None, classes=None, batch_size=1000, n_epochs=1):
     """Fit an estimator with ``partial_fit`` over the row batches of ``X``.
 
     The path for data larger than memory: ``X`` (and ``y``, ``X_aux``) may be Dask arrays,
-    whose row chunks are computed one at a time (on a ``dask.distributed`` cluster if one is
-    active) and streamed into :meth:`SDLClassifier.partial_fit`; NumPy arrays and SciPy sparse
-    matrices are cut into batches of ``batch_size`` rows.
+    cut into batches of whole row chunks that stay on the active scheduler (a
+    ``dask.distributed`` cluster if one is active): :meth:`SDLClassifier.partial_fit` computes
+    each batch's codes and statistics where its rows are and only the sums reach the caller.
+    NumPy arrays and SciPy sparse matrices are cut into batches of ``batch_size`` rows.
 
     Parameters
     ----------
@@ -247,10 +277,15 @@ def fit_stream(estimator, X, y, *, X_aux=None, classes=None, batch_size=1000, n_
     >>> clf.n_iter_
     3
     """
-    if classes is None:
-        labels = y.compute() if _is_dask(y) else y
-        classes = np.unique(np.asarray(labels))
+    if classes is None:  # a dask y is summarised on the cluster (only the classes travel)
+        classes = np.asarray(host(_unique(y))) if is_dask(y) else np.unique(np.asarray(y))
     for _ in range(n_epochs):
         for X_batch, y_batch, aux_batch in iter_batches(X, y, X_aux, batch_size=batch_size):
             estimator.partial_fit(X_batch, y_batch, classes=classes, X_aux=aux_batch)
     return estimator
+
+
+def _unique(y):
+    from dask import array as da
+
+    return da.unique(y)
