@@ -139,10 +139,10 @@ class DToPSegmenter(ImageInputMixin, BaseTorchClassifier):
     p0 : float, default=0.99
         Confidence threshold in (0, 1]; ``1.0`` disables pruning (the
         auxiliary heads are then not even run at prediction). With the
-        default fine-tuning, 0.99 lost 0.15-0.24 mIoU points for 38-45% fewer
-        FLOPs against unpruned models of the same training budget in
-        ``benchmarks/bench_dtop.py`` (the paper's ViT-B setting, 0.9, lost
-        0.3-0.6 points in its ``--sweep``).
+        default fine-tuning, 0.99 changed the mIoU by -0.52 to +0.05 points
+        for 37-46% fewer FLOPs against unpruned models of the same training
+        budget in ``benchmarks/bench_dtop.py`` (two data sets, two seeds; the
+        paper's ViT-B setting, 0.9, lost 0.3-0.6 points in its ``--sweep``).
     k : int, default=5
         Easy tokens kept per class and image for context (5 in the paper).
     patch_size : int, default=4
