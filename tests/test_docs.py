@@ -91,9 +91,9 @@ def test_docs_build(tmp_path):
 
     Nitpicky (``-n``): every cross-reference must resolve; only references to external
     packages are ignored, in ``docs/conf.py`` (the build is offline, without intersphinx).
-    The README's test command (``.ci/run``) includes this test, gallery and all: the build
-    takes about 2.5 CPU-minutes, most of it the examples (measured at 10 minutes of wall time
-    on 2 cores shared with eight other jobs), and runs beside the other xdist worker.
+    The README's test command (``.ci/run``) includes this test, gallery and all: from a fresh
+    checkout it took 2 min 15 s on 2 cores with another test run beside it (most of it the
+    examples), and it runs beside the other xdist worker.
     """
     if importlib.util.find_spec("sphinx") is None:
         pytest.skip("sphinx is not installed (pip install sdlearn[docs])")
