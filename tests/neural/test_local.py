@@ -216,13 +216,19 @@ def test_predict_uses_backbone_only(shapes_small):
 
 
 # --------------------------------------------------------------------- memory
-def _peak(method, K, **kw):
-    X, y = make_shapes(64, image_size=16, random_state=0)
+@functools.lru_cache(maxsize=None)
+def _memory(method, K, size=16, backbone="resnet20", width=8, **kw):
+    """``(peak_activation_bytes_, peak_memory_bytes_)`` of a one-epoch fit, two full batches."""
+    X, y = make_shapes(64, image_size=size, random_state=0)
     clf = LocalLearningClassifier(
-        method=method, n_local_modules=K, backbone="resnet20", width=8, max_iter=1,
+        method=method, n_local_modules=K, backbone=backbone, width=width, max_iter=1,
         batch_size=32, random_state=0, device="cpu", **kw,
     ).fit(X, y)
-    return clf.peak_activation_bytes_
+    return clf.peak_activation_bytes_, clf.peak_memory_bytes_
+
+
+def _peak(method, K, **kw):
+    return _memory(method, K, **kw)[0]
 
 
 @pytest.mark.parametrize(
@@ -241,14 +247,8 @@ def test_memory_shrinks_with_more_modules_and_is_deterministic():
     assert _peak("dgl", 4) == peaks[1]
 
 
-@functools.lru_cache(maxsize=None)
 def _peak_memory(method, K, **kw):
-    X, y = make_shapes(64, image_size=32, random_state=0)
-    clf = LocalLearningClassifier(
-        method=method, n_local_modules=K, backbone="resnet14", width=16, max_iter=1,
-        batch_size=32, random_state=0, device="cpu", **kw,
-    ).fit(X, y)
-    return clf.peak_memory_bytes_
+    return _memory(method, K, size=32, backbone="resnet14", width=16, **kw)[1]
 
 
 @pytest.mark.parametrize(
