@@ -86,7 +86,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small budget (a few minutes on 2 cores)")
-    p.add_argument("--part", choices=("all", "memory", "accuracy"), default="all")
+    p.add_argument("--part", choices=("all", "memory", "breakdown", "accuracy"), default="all")
     p.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results",
                    help="folder for the plot (default: benchmarks/results/)")
@@ -274,6 +274,66 @@ def memory_targets(rows):
             for name, value, limit, method in checks if value is not None]
 
 
+# ------------------------------------------------------------------- where the memory goes
+def breakdown_rows(args, quick):
+    """Per module: the peak of saved activations and of live tensors while it runs (K = 8).
+
+    Allocator-independent, so measured in this process: after a one-step fit (optimizer
+    state exists), one more step through the estimator's losses, backpropagated one by
+    one as the trainer does, with the peaks read and reset after every module.
+    """
+    import torch
+
+    from neural import LocalLearningClassifier
+    from neural.memory import LiveTensorMemory, SavedTensorMemory
+
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore")
+    cfg = memory_config(quick)
+    K = cfg["ks"][-1]
+    rng = np.random.RandomState(args.seed)
+    size, bs = cfg["image_size"], cfg["batch_size"]
+    X = rng.rand(bs, 3, size, size).astype(np.float32)
+    y = rng.randint(0, 10, bs)
+    rows = []
+    for label, method, extra in METHODS:
+        if not selected(args, label):
+            continue
+        est = LocalLearningClassifier(
+            method=method, backbone=cfg["backbone"], width=cfg["width"], max_iter=1,
+            batch_size=bs, random_state=args.seed, device="cpu",
+            **{"n_local_modules": K, **extra}).fit(X, y)
+        net, opt = est.module_, est.optimizer_
+        opt.zero_grad(set_to_none=True)
+        xb, yb = torch.from_numpy(X), torch.from_numpy(y)
+        state = [v for st in opt.state.values() for v in st.values() if torch.is_tensor(v)]
+        resident = [*net.parameters(), *net.buffers(), *state, xb, yb]
+        static = sum(t.untyped_storage().nbytes() for t in resident)
+        saved_peaks, live_peaks = [], []
+        with SavedTensorMemory(net.parameters()) as saved, LiveTensorMemory(resident) as live:
+            for loss, _ in est._train_losses(xb, yb, None):
+                loss.backward()
+                del loss
+                saved_peaks.append(saved.peak_bytes / 2**20)
+                live_peaks.append(live.peak_bytes / 2**20)
+                saved.peak_bytes, live.peak_bytes = saved.current_bytes, live.current_bytes
+        rows.append({"benchmark": "breakdown", "method": label, "modules": len(live_peaks),
+                     "static_mib": static / 2**20, "module_saved_mib": saved_peaks,
+                     "module_live_mib": live_peaks})
+        print(f"  {label:12s} K={len(live_peaks):2d} peak module {int(np.argmax(live_peaks))}",
+              flush=True)
+    return rows
+
+
+def print_breakdown(rows):
+    print("\nWhere the memory goes: peak MiB while each module runs (forward and backward), "
+          "live tensors / of which saved activations")
+    for r in rows:
+        print(f"{r['method']:12s} static (weights, Adam state, batch) {r['static_mib']:.0f} MiB")
+        print("   " + "  ".join(f"{k}:{live:.0f}/{saved:.0f}" for k, (live, saved) in
+                                enumerate(zip(r["module_live_mib"], r["module_saved_mib"]))))
+
+
 # ------------------------------------------------------------------------------- accuracy
 def shifted_digits(seed=0, size=32, digit=16):
     """Digits at ``digit`` pixels placed at a random position of a ``size`` canvas."""
@@ -352,13 +412,15 @@ def print_papers():
         print(f"  {method:12s} {ms:10s} {as_:>6s}  {setting}")
 
 
-def plot(mem, allocators, acc, out):
+def plot(mem, allocators, brk, acc, out):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = (mem is not None) + (acc is not None)
+    panels = (mem is not None) + (brk is not None) + (acc is not None)
+    if not panels:
+        return None
     fig, axes = plt.subplots(1, panels, figsize=(7 * panels, 4.5), squeeze=False)
     axes = list(axes[0])
     if mem is not None:
@@ -374,6 +436,13 @@ def plot(mem, allocators, acc, out):
                            ha="right", fontsize=7)
         ax.axhline(1.0, color="grey", lw=0.5)
         ax.set(ylabel="memory / BP", title="memory relative to BP (fresh process each)")
+        ax.legend(fontsize=7)
+    if brk is not None:
+        ax = axes.pop(0)
+        for r in brk:
+            ax.plot(range(r["modules"]), r["module_live_mib"], marker="o", label=r["method"])
+        ax.set(xlabel="module k", ylabel="peak MiB while module k runs",
+               title="where the memory goes (live tensors)")
         ax.legend(fontsize=7)
     if acc is not None:
         ax = axes.pop(0)
@@ -407,6 +476,11 @@ def main(argv=None):
         print("memory (one fresh process per method and allocator):", flush=True)
         mem, allocators = memory_rows(args, args.quick)
         rows += mem
+    brk = None
+    if args.part in ("all", "breakdown"):
+        print("breakdown (per module, in this process):", flush=True)
+        brk = breakdown_rows(args, args.quick)
+        rows += brk
     if args.part in ("all", "accuracy"):
         print("accuracy:", flush=True)
         acc = accuracy_rows(args, args.quick)
@@ -420,11 +494,14 @@ def main(argv=None):
                 print(f"  {t['target']:30s} {t['method']:12s} {t['value']:.2f}  "
                       f"{'met' if t['met'] else 'MISSED'}")
             rows += targets
+    if brk is not None:
+        print_breakdown(brk)
     if acc is not None:
         print_accuracy(acc)
     print_papers()
-    path = plot(mem, allocators, acc, args.out)
-    print(f"\nplot: {path}")
+    path = plot(mem, allocators, brk, acc, args.out)
+    if path is not None:
+        print(f"\nplot: {path}")
     if args.json:
         rows += [{"benchmark": "paper", "method": m, "setting": s, "memory_vs_bp": r,
                   "accuracy_minus_bp_points": a} for m, s, r, a in PAPERS]
