@@ -12,8 +12,9 @@ All ratios are measured side by side in one run (BLAS and torch pinned to one th
    whole LPGD fit over one ``sklearn.decomposition.TruncatedSVD(n_components=r)`` of X. Targets of
    issue 3: both within 3x.
 3. **Exact vs warm-started projection**: final objectives of 'gram' and 'subspace' on the same
-   data, and along one subspace run the excess projection error of each warm-started projection
-   over the exact rank-r projection of the same matrix ``[A, c T]`` (computed outside the clock).
+   data, and along one subspace run the excess projection error of the warm-started projection at
+   every iterate over the exact rank-r projection of the same matrix ``[A, c T]`` (read through
+   ``lpgd``'s callback; computed outside the clock).
 4. **NumPy vs torch CPU** (``sklearn.config_context(array_api_dispatch=True)``), and CuPy when it
    imports and a GPU is present (otherwise the rows are skipped with a message).
 5. **Sparse input**: a TF-IDF-like ``scipy.sparse`` CSR matrix (Zipf word frequencies, log tf,
@@ -47,9 +48,7 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import run_benchmark, environment, git_revision, median_time, print_table, pyplot, write_json  # noqa: E402
 
-import sdlearn._lpgd as _lpgd_module  # noqa: E402
-from sdlearn._lpgd import lpgd  # noqa: E402
-from sdlearn._projection import make_projector  # noqa: E402
+from sdlearn import lpgd  # noqa: E402
 from sdlearn.datasets import make_sdl_classification  # noqa: E402
 
 TARGET = 3.0  # issue 3: an iteration within 3x of two products, a fit within 3x of one TruncatedSVD
@@ -183,28 +182,24 @@ def timed_fits(X, y, r, xi, projection, seed, repeats, mode="filter", sync=None)
 def memory_fit(X, y, r, xi, projection, seed, mode="filter", max_iter=4):
     """tracemalloc peaks of one LPGD fit (``max_iter`` iterations): before the first iterate is
     recorded (setup: input checks, norms, Gram matrix, first projection) and while iterating
-    (relative to the memory traced before the fit, so it includes what setup kept alive)."""
+    (relative to the memory traced before the fit, so it includes what setup kept alive). The
+    callback marks the starting point without reading the factors (which are then not built)."""
     marks = {}
-    base_history = _lpgd_module.History
 
-    class MarkedHistory(base_history):
-        def append(self, parts, stationarity):
-            if not self.data["objective"]:
-                marks["setup"] = tracemalloc.get_traced_memory()[1]
-                tracemalloc.reset_peak()
-            super().append(parts, stationarity)
+    def mark_setup(iteration, factors, entry):
+        if iteration == 0:
+            marks["setup"] = tracemalloc.get_traced_memory()[1]
+            tracemalloc.reset_peak()
 
     was_tracing = tracemalloc.is_tracing()
     if not was_tracing:
         tracemalloc.start()
     start = tracemalloc.get_traced_memory()[0]
     tracemalloc.reset_peak()
-    _lpgd_module.History = MarkedHistory
     try:
-        fit(X, y, r, xi, projection, seed, mode=mode, max_iter=max_iter)
+        fit(X, y, r, xi, projection, seed, mode=mode, max_iter=max_iter, callback=mark_setup)
         iterating = tracemalloc.get_traced_memory()[1]
     finally:
-        _lpgd_module.History = base_history
         if not was_tracing:
             tracemalloc.stop()
     setup = marks.get("setup", iterating) - start
@@ -230,9 +225,9 @@ def two_products(X, r, seed, xp=None, sync=None):
 
 
 def xp_device(X):
-    from sdlearn._backend import device_of
+    import array_api_compat
 
-    return device_of(X)
+    return array_api_compat.device(X)
 
 
 def tsvd_time(X, r, seed, repeat=3):
@@ -246,48 +241,36 @@ def tsvd_time(X, r, seed, repeat=3):
 
 
 def projection_excess(X, y, r, xi, seed, mode="filter", max_iter=100):
-    """Excess projection error of every warm-started projection along one LPGD run.
+    """Excess projection error of the warm-started projection at every iterate of one LPGD run.
 
-    Wraps the projector LPGD builds (``projection='subspace'``) and, for each call with block
-    ``T`` and scale ``c``, compares ``||M - U U^T M||_F^2`` (U: the subspace projector's basis,
-    M = [A, c T]) with the exact rank-r error (top-r eigenvalues of the Gram matrix of M on its
-    smaller side). The exact reference is computed inside the solver's clock, so this run is
-    not timed. Returns the list of relative excesses and the fit result.
+    The callback reads each iterate's basis ``U`` and the block ``B`` it projected (LPGD's
+    ``state``: ``U`` spans the top-r left singular vectors of ``M = [A / s, B]``, ``s`` the
+    solver's power-of-two scale of ``X``), and compares ``||M - U U^T M||_F^2`` with the exact
+    rank-r error (top-r eigenvalues of the Gram matrix of ``M`` on its smaller side). The exact
+    reference is computed inside the solver's clock, so this run is not timed. Returns the list
+    of relative excesses (the starting point first) and the fit result.
     """
+    A_np = X.toarray() if sp.issparse(X) else np.asarray(X)
+    A_np = A_np.T if mode == "filter" else A_np
+    m, k = A_np.shape
+    G = A_np @ A_np.T if m <= k else A_np.T @ A_np
     excess = []
-    original = _lpgd_module.make_projector
 
-    def wrapped(A, r_, method, xp, random_state, oversample=OVERSAMPLE):
-        proj = original(A, r_, method, xp, random_state, oversample=oversample)
-        A_np = A.toarray() if sp.issparse(A) else np.asarray(A)
-        m, k = A_np.shape
-        G = A_np @ A_np.T if m <= k else A_np.T @ A_np
-        total_A = float(np.sum(G.diagonal()))
-        inner = proj.project
+    def measure(iteration, factors, entry):
+        state = factors.state
+        s = state["scales"].data
+        U, B = np.asarray(state["basis"]), np.asarray(state["projected_block"])
+        if m <= k:
+            evals = np.linalg.eigvalsh(G / (s * s) + B @ B.T)
+        else:
+            AtB = A_np.T @ B / s
+            evals = np.linalg.eigvalsh(np.block([[G / (s * s), AtB], [AtB.T, B.T @ B]]))
+        total = float(np.trace(G)) / (s * s) + float(np.sum(B * B))
+        exact = total - float(np.sum(np.sort(evals)[-r:]))
+        captured = float(np.sum((A_np.T @ U) ** 2)) / (s * s) + float(np.sum((B.T @ U) ** 2))
+        excess.append((total - captured - exact) / max(exact, 1e-300))
 
-        def project(T, c, warm=None):
-            basis = inner(T, c, warm=warm)
-            T_np, U = np.asarray(T), np.asarray(basis.U)
-            if m <= k:
-                evals = np.linalg.eigvalsh(G + (c * c) * (T_np @ T_np.T))
-            else:
-                AtT = A_np.T @ T_np
-                evals = np.linalg.eigvalsh(np.block([[G, c * AtT], [c * AtT.T, (c * c) * (T_np.T @ T_np)]]))
-            total = total_A + c * c * float(np.sum(T_np * T_np))
-            exact = total - float(np.sum(np.sort(evals)[-r_:]))
-            captured = float(np.sum((A_np.T @ U) ** 2)) + c * c * float(np.sum((T_np.T @ U) ** 2))
-            err = total - captured
-            excess.append((err - exact) / max(exact, 1e-300))
-            return basis
-
-        proj.project = project
-        return proj
-
-    _lpgd_module.make_projector = wrapped
-    try:
-        res, _, _ = fit(X, y, r, xi, "subspace", seed, mode=mode, max_iter=max_iter)
-    finally:
-        _lpgd_module.make_projector = original
+    res, _, _ = fit(X, y, r, xi, "subspace", seed, mode=mode, max_iter=max_iter, callback=measure)
     return excess, res
 
 
@@ -402,15 +385,13 @@ def ratio_rows(cfg, seed, log):
     for mode in ("filter", "feature"):
         for projection in ("gram", "subspace", "auto"):
             log(f"ratios: {mode} {projection}")
-            A = X.T if mode == "filter" else X
-            chosen = type(make_projector(A, r, projection, _np_xp(), np.random.RandomState(0))).__name__ \
-                if projection == "auto" else None
             res, fit_s, it_s, notes = timed_fits(X, y, r, xi, projection, seed, cfg["ratio_repeats"], mode=mode)
+            chosen = res.state["projection"] if projection == "auto" else None
             two_blocks.append(two_products(X, r, seed))  # the machine is shared: bracket the fits
             obj = res.history["objective"][-1]
             if projection == "gram":
                 exact[mode] = obj
-            label = projection if chosen is None else f"auto ({'gram' if chosen == 'GramProjector' else 'subspace'})"
+            label = projection if chosen is None else f"auto ({chosen})"
             rows.append({
                 "section": "ratios", "method": f"lpgd {label}", "dataset": f"planted n={n} p={p} r={r}",
                 "mode": mode, "projection": projection, "n_iter": res.n_iter,
@@ -435,12 +416,6 @@ def ratio_rows(cfg, seed, log):
     excess["tfidf"], res = projection_excess(Xs, ys, r, 1.0, seed)
     excess_iters["tfidf"] = res.n_iter
     return rows, excess, excess_iters, X, y, xi
-
-
-def _np_xp():
-    import array_api_compat.numpy as xp
-
-    return xp
 
 
 def backend_rows(cfg, seed, X, y, xi, log):
@@ -642,7 +617,7 @@ def plot_sparse_and_projection(plt, sparse, model, excess, path):
     for name, values in excess.items():
         ax.semilogy(range(len(values)), np.maximum(np.abs(values), 1e-17), "o-", label=name)
     ax.legend(fontsize=8)
-    ax.set_xlabel("projection call (initial, steps, backtracks); floor 1e-17")
+    ax.set_xlabel("iterate (0: the starting point); floor 1e-17")
     ax.set_ylabel("|err_subspace - err_exact| / err_exact")
     ax.set_title("warm-started subspace projection vs exact rank-r projection")
     ax.grid(True, which="both", alpha=0.3)
@@ -735,12 +710,12 @@ def run(args):
                 title=f"Cost ratios at n={n0}, p={p0}, r={r0} (targets: iteration <= {TARGET:g}x two products "
                       f"X@B + X.T@C; fit <= {TARGET:g}x one TruncatedSVD(n_components=r))")
     print("Warm-started subspace projection vs the exact rank-r projection of the same matrix [A, c T] "
-          "(filter mode; relative excess of ||M - U U^T M||_F^2 over the exact error, every projection call):")
+          "(filter mode; relative excess of ||M - U U^T M||_F^2 over the exact error, at every iterate, read by a callback):")
     for name, values in excess.items():
         if not values:
             continue
         tail = values[len(values) // 2:]
-        print(f"  {name}: {len(values)} projection calls in {excess_iters[name]} iterations; first {values[0]:.1e}, "
+        print(f"  {name}: {len(values)} iterates ({excess_iters[name]} iterations); first {values[0]:.1e}, "
               f"max {max(values):.1e}, median {float(np.median(values)):.1e}, max over the second half "
               f"{max(tail):.1e}, last {values[-1]:.1e}")
     print()

@@ -1,6 +1,9 @@
-"""The trainer's overhead: seconds per epoch of each estimator's ``fit`` against a plain torch loop.
+"""Training cost of the neural estimators: trainer overhead, bfloat16 against float32, 1 against 2 processes.
 
-For each of the four neural estimators the same run measures
+Three parts (``--parts``, all by default), each over the four neural estimators.
+
+**overhead**: seconds per epoch of each estimator's ``fit`` against a plain torch loop.
+For each estimator the same run measures
 
 * ``ours``: ``est.fit(X, y)``; an epoch is timed from one ``on_epoch_begin`` to the next (so
   everything the fit does per epoch counts: batching through the DataLoader, the model's own
@@ -19,16 +22,42 @@ itself moves the timings: an overhead within it is not resolved. The one-time se
 tokenising, building the module) is reported apart as ``setup s``. torch runs on one thread
 (``--threads``); the comparison is a ratio measured in one run, on this machine.
 
+**precision**: ``precision="32"`` against ``"bf16"`` (``torch.autocast`` with bfloat16) on the CPU.
+Each fit runs in a fresh Python process, so that its peak resident memory is the process's own,
+as a user measures it (Linux's ``VmHWM``: ``getrusage``'s ``ru_maxrss`` would also count this
+script's memory, see ``_peak_bytes``): ``peak RSS`` is that of the whole process (interpreter,
+torch, data, fit), ``fit RSS`` how far the fit raised it above the resident memory just before
+``fit``. Time is the median epoch after the first; the score is the
+estimator's ``score`` on held-out data of the same generator (accuracy, mean IoU, Dice, accuracy).
+
+**processes**: the same fit on 1 process and on 2 processes of 1 thread each under
+``torchrun --standalone --nproc_per_node=2`` (DistributedDataParallel, gloo backend), with the
+same global ``batch_size``. Time is rank 0's median epoch after the first. The 2-process model
+must equal the 1-process one up to float rounding: ``max |dw|`` is the largest difference of a
+weight (or batch-norm statistic) from the 1-process fit, ``max |dp|`` of a predicted
+probability. How much rounding alone moves a fit is measured too: a 1-process fit whose weights
+are multiplied by ``1 + 1e-7 * N(0, 1)`` after every step (about one float32 rounding, the row
+``rounding reference``); training can amplify such differences (a ResNet-20 turns a 1e-7 change
+of its initial weights into 3e-3 within one epoch), so the 2-process differences, which come
+from sums taken in another order at every step, are to be read against that row. These fits use SGD (Adam turns the
+rounding noise of parameters whose true gradient is zero, such as a bias before batch norm,
+into steps of the size of the learning rate) and no dropout (each process draws its own masks).
+
 Usage::
 
-    python benchmarks/bench_training.py --quick            # about 1-2 minutes on 2 cores
+    python benchmarks/bench_training.py --quick            # about 5 minutes on 2 busy cores
+    python benchmarks/bench_training.py --quick --parts precision,processes
     python benchmarks/bench_training.py --json benchmarks/results/bench_training.json
 """
 
+import argparse
 import copy
+import json
 import math
 import os
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
 
@@ -159,6 +188,21 @@ def p2c_setup(quick):
 
 SETUPS = {"LocalLearningClassifier (DGL, K=4)": local_setup, "DToPSegmenter": dtop_setup,
           "ASTRSegmenter": astr_setup, "P2CClassifier": p2c_setup}
+SHORT = dict(zip(("local", "dtop", "astr", "p2c"), SETUPS))
+
+
+def heldout(key, quick):
+    """Test data of the same generator as the setup's training data (another seed)."""
+    if key == "local":
+        return make_shapes(512 if quick else 1024, image_size=16, random_state=1)
+    if key == "dtop":
+        return make_segmentation(64 if quick else 128, image_size=32, random_state=1)
+    if key == "astr":
+        X, M, _ = make_ultrasound_videos(4 if quick else 8, n_frames=8, image_size=32,
+                                         random_state=1)
+        return X, M
+    d = make_preference_text(400 if quick else 1000, 3, random_state=1)
+    return d.texts, d.y
 
 
 # ---------------------------------------------------------------------------------- loops
@@ -256,23 +300,207 @@ def measure(name, setup, args):
             "setup_s": float(np.median(setups))}
 
 
+# ------------------------------------------------------------- fresh-process workers
+def _proc_status(field):
+    """A memory field of ``/proc/self/status`` in bytes (Linux), or None."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _resident_bytes():
+    """Resident memory of this process now."""
+    now = _proc_status("VmRSS")
+    return _peak_bytes() if now is None else now
+
+
+def _peak_bytes():
+    """Peak resident memory of this process.
+
+    Linux's ``VmHWM``; not ``getrusage(RUSAGE_SELF).ru_maxrss``, which in a process started by
+    ``subprocess`` also counts the parent's resident memory at the fork (Linux carries the
+    maximum over ``exec``): a worker started by a parent holding 800 MiB reports 811 MiB there
+    and 11 MiB in ``VmHWM``. Elsewhere ``ru_maxrss``.
+    """
+    peak = _proc_status("VmHWM")
+    if peak is not None:
+        return peak
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB elsewhere
+
+
+class Perturb(Callback):
+    """After every step, multiply the weights by ``1 + eps * N(0, 1)``: rounding-sized changes."""
+
+    def __init__(self, eps):
+        self.eps = eps
+        self.generator = torch.Generator().manual_seed(1)
+
+    def on_batch_end(self, estimator, **kwargs):
+        with torch.no_grad():
+            for p in estimator.module_.parameters():
+                p.mul_(1 + self.eps * torch.randn(p.shape, generator=self.generator))
+
+
+# settings of the 1-vs-2-process fits (see the module docstring)
+PROCESS_PARAMS = {"solver": "sgd", "learning_rate_init": 0.01}
+
+
+def worker(args):
+    """One fit in this (fresh) process; under torchrun, one process of a distributed fit."""
+    torch.set_num_threads(max(1, args.threads))
+    est, X, y, fit_params, _, _ = SETUPS[SHORT[args.estimator]](args.quick)
+    clock = EpochClock()
+    params = {"max_iter": args.epochs, "precision": args.precision, "callbacks": [clock]}
+    if args.part == "processes":
+        params.update(PROCESS_PARAMS)
+        if isinstance(est, P2CClassifier):
+            params["dropout"] = 0.0
+    if args.perturb:
+        params["callbacks"] = [clock, Perturb(args.perturb)]
+    est.set_params(**params)
+    before = _resident_bytes()
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y, **fit_params)
+    seconds = time.perf_counter() - start
+    peak = _peak_bytes()  # before scoring, which allocates too
+    rank = int(os.environ.get("RANK", "0"))
+    result = {"epoch_s": float(np.median(clock.epochs()[1:])), "fit_s": seconds,
+              "peak_rss": peak, "fit_rss": max(0, peak - before), "n_iter": est.n_iter_,
+              "world_size": int(os.environ.get("WORLD_SIZE", "1"))}
+    if args.save:  # predictions on some training inputs, and every weight
+        Xs = X[:64] if not isinstance(est, P2CClassifier) else X[:256]
+        np.savez(os.path.join(args.save, f"rank{rank}.npz"), proba=np.asarray(
+            est.predict_proba(Xs), dtype=np.float64),
+            **{f"w/{k}": v.detach().double().numpy() for k, v in est.module_.state_dict().items()
+               if v.is_floating_point()})
+    if args.part == "precision":
+        Xt, yt = heldout(args.estimator, args.quick)
+        result["score"] = float(est.score(Xt, yt))
+    if rank == 0:
+        with open(args.result, "w") as f:
+            json.dump(result, f)
+
+
+def _launch(args, key, extra, nproc=None, threads=None, timeout=1200):
+    """Run :func:`worker` in a fresh process (or ``nproc`` under torchrun); its result dict."""
+    with tempfile.TemporaryDirectory() as tmp:
+        result = os.path.join(tmp, "result.json")
+        flags = ["--worker", "--estimator", key, "--result", result,
+                 "--threads", str(threads or args.threads), *extra]
+        if args.quick:
+            flags.append("--quick")
+        script = os.path.abspath(__file__)
+        if nproc is None:
+            cmd = [sys.executable, script, *flags]
+        else:
+            cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                   f"--nproc_per_node={nproc}", script, *flags]
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+        env["OMP_NUM_THREADS"] = str(threads or args.threads)
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}"
+                               f"{proc.stderr[-3000:]}")
+        with open(result) as f:
+            return json.load(f)
+
+
+def precision_rows(args):
+    epochs = 4 if args.quick else 8
+    rows = []
+    for key, name in SHORT.items():
+        for precision in ("32", "bf16"):
+            r = _launch(args, key, ["--part", "precision", "--precision", precision,
+                                    "--epochs", str(epochs)])
+            rows.append({"part": "precision", "method": name, "dataset": "synthetic",
+                         "precision": precision, "epochs": epochs, "s_per_epoch": r["epoch_s"],
+                         "score": r["score"], "peak_rss_mib": r["peak_rss"] / 2**20,
+                         "fit_rss_mib": r["fit_rss"] / 2**20})
+        fp32, bf16 = rows[-2], rows[-1]
+        bf16["time_vs_fp32"] = bf16["s_per_epoch"] / fp32["s_per_epoch"]
+        bf16["score_vs_fp32"] = bf16["score"] - fp32["score"]
+    return rows
+
+
+def process_rows(args):
+    epochs = 3 if args.quick else 5
+    rows = []
+    for key, name in SHORT.items():
+        base = ["--part", "processes", "--epochs", str(epochs)]
+        with tempfile.TemporaryDirectory() as tmp:
+            dirs = {s: os.path.join(tmp, str(i)) for i, s in enumerate(
+                ("1 process", "2 processes", "rounding reference"))}
+            for d in dirs.values():
+                os.makedirs(d)
+            runs = {
+                "1 process": _launch(args, key, base + ["--save", dirs["1 process"]]),
+                "2 processes": _launch(args, key, base + ["--save", dirs["2 processes"]],
+                                       nproc=2),
+                "rounding reference": _launch(args, key, base + [
+                    "--save", dirs["rounding reference"], "--perturb", "1e-7"]),
+            }
+            saved = {s: dict(np.load(os.path.join(d, "rank0.npz"))) for s, d in dirs.items()}
+            rank1 = dict(np.load(os.path.join(dirs["2 processes"], "rank1.npz")))
+        ref = saved["1 process"]
+        weights = [k for k in ref if k.startswith("w/")]
+        for setup, r in runs.items():
+            row = {"part": "processes", "method": name, "dataset": "synthetic", "setup": setup,
+                   "epochs": epochs, "s_per_epoch": r["epoch_s"]}
+            if setup != "rounding reference":
+                row["speedup"] = runs["1 process"]["epoch_s"] / r["epoch_s"]
+            if setup != "1 process":
+                other = saved[setup]
+                row["max_dw"] = max(float(np.max(np.abs(other[k] - ref[k]), initial=0.0))
+                                    for k in weights)
+                row["max_dp"] = float(np.max(np.abs(other["proba"] - ref["proba"])))
+            if setup == "2 processes":
+                row["ranks_equal"] = str(all(np.array_equal(other[k], rank1[k]) for k in other))
+            rows.append(row)
+    return rows
+
+
+# ------------------------------------------------------------------------------- output
 def plot(rows, out):
     plt = pyplot()
     if plt is None:
         return None
-    fig, ax = plt.subplots(figsize=(8, 3.6))
-    names = [r["method"] for r in rows]
-    x = np.arange(len(rows))
-    ax.bar(x - 0.2, [r["ours_s_per_epoch"] for r in rows], 0.4, label="fit (trainer)")
-    ax.bar(x + 0.2, [r["plain_s_per_epoch"] for r in rows], 0.4, label="plain torch loop")
-    for i, r in enumerate(rows):
-        ax.annotate(f"{100 * r['overhead']:+.1f}%", (i, max(r["ours_s_per_epoch"],
-                                                            r["plain_s_per_epoch"])),
-                    ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(x, [n.split(" (")[0] for n in names], fontsize=8)
-    ax.set_ylabel("seconds per epoch")
-    ax.set_title("trainer overhead, same module, data and batch size")
-    ax.legend(fontsize=8)
+    parts = [p for p in ("overhead", "precision", "processes") if any(r["part"] == p for r in rows)]
+    fig, axes = plt.subplots(1, len(parts), figsize=(6 * len(parts), 3.8), squeeze=False)
+    for ax, part in zip(axes[0], parts):
+        sel = [r for r in rows if r["part"] == part]
+        names = list(dict.fromkeys(r["method"].split(" (")[0] for r in sel))
+        x = np.arange(len(names))
+        if part == "overhead":
+            bars = [("fit (trainer)", [r["ours_s_per_epoch"] for r in sel]),
+                    ("plain torch loop", [r["plain_s_per_epoch"] for r in sel])]
+            ax.set_title("trainer overhead, same module, data and batch size")
+        elif part == "precision":
+            bars = [(f"precision={p}", [r["s_per_epoch"] for r in sel if r["precision"] == p])
+                    for p in ("32", "bf16")]
+            ax.set_title("float32 vs bfloat16 autocast (CPU)")
+        else:
+            setups = ["1 process", "2 processes"]
+            bars = [(s, [r["s_per_epoch"] for r in sel if r["setup"] == s]) for s in setups]
+            ax.set_title("1 vs 2 processes (DDP, gloo), same global batch")
+        width = 0.8 / len(bars)
+        for j, (label, values) in enumerate(bars):
+            ax.bar(x + (j - (len(bars) - 1) / 2) * width, values, width, label=label)
+        ax.set_xticks(x, names, fontsize=8)
+        ax.set_ylabel("seconds per epoch")
+        ax.legend(fontsize=8)
     fig.tight_layout()
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "bench_training.png")
@@ -283,22 +511,61 @@ def plot(rows, out):
 
 def run(args):
     torch.set_num_threads(max(1, args.threads))
-    rows = [measure(name, setup, args) for name, setup in SETUPS.items()]
-    print_table(rows, [
-        ("method", "estimator", "s"), ("n_samples", "n", "d"), ("batch_size", "batch", "d"),
-        ("ours_s_per_epoch", "fit s/epoch", ".4f"), ("plain_s_per_epoch", "plain s/epoch", ".4f"),
-        ("overhead", "overhead", "+.1%"), ("plain_spread", "plain IQR", ".1%"),
-        ("setup_s", "setup s", ".3f"),
-    ], title=f"\nTrainer overhead ({'quick' if args.quick else 'full'}; median of epochs 2.. over "
-             f"{args.repeat} alternating runs; torch threads {args.threads})")
+    print(f"load average at start (1, 5, 15 min): {os.getloadavg()}; {os.cpu_count()} cores")
+    rows = []
+    if "overhead" in args.parts:
+        overhead = [{"part": "overhead", **measure(name, setup, args)}
+                    for name, setup in SETUPS.items()]
+        print_table(overhead, [
+            ("method", "estimator", "s"), ("n_samples", "n", "d"), ("batch_size", "batch", "d"),
+            ("ours_s_per_epoch", "fit s/epoch", ".4f"),
+            ("plain_s_per_epoch", "plain s/epoch", ".4f"),
+            ("overhead", "overhead", "+.1%"), ("plain_spread", "plain IQR", ".1%"),
+            ("setup_s", "setup s", ".3f"),
+        ], title=f"\nTrainer overhead ({'quick' if args.quick else 'full'}; median of epochs 2.. "
+                 f"over {args.repeat} alternating runs; torch threads {args.threads})")
+        rows += overhead
+    if "precision" in args.parts:
+        precision = precision_rows(args)
+        print_table(precision, [
+            ("method", "estimator", "s"), ("precision", "precision", "s"),
+            ("s_per_epoch", "s/epoch", ".4f"), ("time_vs_fp32", "time vs fp32", ".2f"),
+            ("score", "score", ".4f"), ("score_vs_fp32", "score - fp32", "+.4f"),
+            ("peak_rss_mib", "peak RSS MiB", ".0f"), ("fit_rss_mib", "fit RSS MiB", ".0f"),
+        ], title=f"\nfloat32 vs bfloat16 autocast on the CPU (fresh process per fit; torch "
+                 f"threads {args.threads})")
+        rows += precision
+    if "processes" in args.parts:
+        processes = process_rows(args)
+        print_table(processes, [
+            ("method", "estimator", "s"), ("setup", "setup", "s"),
+            ("s_per_epoch", "s/epoch", ".4f"), ("speedup", "speedup", ".2f"),
+            ("max_dw", "max |dw|", ".1e"), ("max_dp", "max |dp|", ".1e"),
+            ("ranks_equal", "ranks equal", "s"),
+        ], title="\n1 vs 2 processes on the CPU (DDP, gloo; same global batch; SGD; differences "
+                 "from the 1-process fit)")
+        rows += processes
     path = plot(rows, args.out)
     if path:
         print(f"plot: {path}")
     if args.json:
         write_json(args.json, "bench_training", rows, args,
                    extra={"revision": git_revision(), "torch": torch.__version__,
-                          "torch_threads": args.threads})
+                          "torch_threads": args.threads, "cpu_count": os.cpu_count(),
+                          "load_average_at_end": list(os.getloadavg())})
         print(f"json: {args.json}")
+
+
+PARTS = ("overhead", "precision", "processes")
+
+
+def _parts(text):
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown or not parts:
+        raise ValueError(f"--parts takes a comma-separated list of {', '.join(PARTS)}; "
+                         f"got {text!r}.")
+    return parts
 
 
 def main(argv=None):
@@ -306,8 +573,22 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=None,
                         help="alternating fits per estimator (default 2 quick, 4 full)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--parts", type=_parts, default=list(PARTS),
+                        help="comma-separated parts to run: " + ", ".join(PARTS))
+    # the fresh processes of the precision and processes parts (internal)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--estimator", choices=list(SHORT), help=argparse.SUPPRESS)
+    parser.add_argument("--precision", default="32", help=argparse.SUPPRESS)
+    parser.add_argument("--epochs", type=int, default=4, help=argparse.SUPPRESS)
+    parser.add_argument("--result", help=argparse.SUPPRESS)
+    parser.add_argument("--save", help=argparse.SUPPRESS)
+    parser.add_argument("--perturb", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument("--part", choices=PARTS[1:], help=argparse.SUPPRESS)
 
     def go(args):
+        if args.worker:
+            worker(args)
+            return
         if args.repeat is None:
             args.repeat = 2 if args.quick else 4
         run(args)

@@ -174,7 +174,7 @@ def _identity(item):
     return item
 
 
-def epoch_batches(indices, batch_size, rng=None, *, merge_single=True):
+def epoch_batches(indices, batch_size, rng=None, *, min_last=2):
     """Cut ``indices`` into minibatches, in an order shuffled by ``rng``.
 
     Parameters
@@ -185,9 +185,10 @@ def epoch_batches(indices, batch_size, rng=None, *, merge_single=True):
         Largest batch (clipped to ``len(indices)``).
     rng : numpy.random.RandomState or None, default=None
         Shuffles the order; None keeps it.
-    merge_single : bool, default=True
-        Merge a last batch of one sample into the previous one (batch norm
-        cannot train on one sample).
+    min_last : int, default=2
+        Merge a last batch of fewer samples into the previous one (batch
+        norm cannot train on one sample; under torch.distributed every
+        process needs a sample of every batch). 1 never merges.
 
     Returns
     -------
@@ -199,7 +200,7 @@ def epoch_batches(indices, batch_size, rng=None, *, merge_single=True):
     bs = max(1, min(batch_size, n))
     order = rng.permutation(n) if rng is not None else np.arange(n)
     cuts = list(range(0, n, bs))
-    if merge_single and len(cuts) > 1 and n - cuts[-1] == 1:
+    if len(cuts) > 1 and n - cuts[-1] < min_last:
         cuts.pop()
     return [indices[order[a:b]].tolist() for a, b in zip(cuts, cuts[1:] + [n])]
 

@@ -16,7 +16,9 @@ __all__ = ["fill_docstring", "TRAINING_PARAMS", "TRAINING_ATTRIBUTES"]
 TRAINING_PARAMS = {
     "max_iter": ("int", "Maximum number of epochs (passes over the training data) of ``fit``, "
                         "in its first phase; ``partial_fit`` runs one epoch."),
-    "batch_size": ("int", "Minibatch size (clipped to the number of training samples)."),
+    "batch_size": ("int", "Minibatch size (clipped to the number of training samples). Under "
+                          "torch.distributed it is the global minibatch, cut into one share per "
+                          "process, so a fit on N processes equals the fit on one."),
     "solver": ("str or torch.optim.Optimizer subclass",
                "The optimizer: any class of :mod:`torch.optim` or its name, case-insensitive "
                "(``\"adam\"``, ``\"adamw\"``, ``\"sgd\"``, ``\"rmsprop\"``, ...). It gets "
@@ -61,6 +63,15 @@ TRAINING_PARAMS = {
                "Where to train; ``\"auto\"`` picks CUDA when it is available."),
     "num_workers": ("int", "Worker processes of the DataLoader that reads the training data (0: "
                            "the calling process). Useful with lazy datasets that decode files."),
+    "precision": ("{\"32\", \"bf16\", \"16\"}",
+                  "Precision of the forward passes (training, validation, prediction): float32, "
+                  "or :func:`torch.autocast` with bfloat16, or with float16 and gradient scaling "
+                  "(CUDA only: refused on the CPU). Weights and optimizer state stay float32."),
+    "distributed": ("{\"auto\", \"off\"}",
+                    "``\"auto\"``: train with DistributedDataParallel across the processes of "
+                    "torch.distributed's default group when it has more than one (initialised "
+                    "from the environment when the script runs under ``torchrun``); ``\"off\"``: "
+                    "train in this process alone. See :ref:`neural_distributed`."),
     "input_shape": ("tuple of int or None",
                     "Shape of one image, ``(C, H, W)`` or ``(H, W)``, used to unflatten 2-D "
                     "input of shape (n_samples, C*H*W). None reads 2-D input as C=n_features "

@@ -35,7 +35,9 @@ from ._data import (
     sequential_batches,
     to_device,
 )
+from ._distributed import is_secondary_process
 from ._docs import fill_docstring
+from ._precision import autocast
 from ._trainer import Phase, Trainer, TrainingRNG, build_optimizer
 from ._utils import decode_params, encode_params, resolve_device, to_numpy
 from ._validation import (
@@ -204,6 +206,11 @@ class BaseTorchEstimator(BaseEstimator):
         Score of validation outputs, higher is better.
     ``_optimizer_params(self)``
         Parameters (or groups) the optimizer updates.
+    ``_distributed_units(self)``
+        Under torch.distributed, the modules (or lists of modules) that
+        :class:`~torch.nn.parallel.DistributedDataParallel` wraps, one per
+        loss that ``_train_losses`` yields, in order; together they hold every
+        trained parameter once (default: ``[module_]``, one loss).
     ``_fitted_metadata(self)`` / ``_restore_metadata(self, meta)``
         JSON-able fitted attributes that ``save`` / ``load`` carry.
 
@@ -241,6 +248,8 @@ class BaseTorchEstimator(BaseEstimator):
         "warm_start": ["boolean"],
         "device": [DeviceSpec()],
         "num_workers": [Interval(Integral, 0, None, closed="left")],
+        "precision": [StrOptions({"32", "bf16", "16"})],
+        "distributed": [StrOptions({"auto", "off"})],
         "callbacks": [CallbackList(), None],
     }
 
@@ -272,6 +281,8 @@ class BaseTorchEstimator(BaseEstimator):
         warm_start=False,
         device="auto",
         num_workers=0,
+        precision="32",
+        distributed="auto",
         callbacks=None,
     ):
         store_params(self, locals())
@@ -422,6 +433,10 @@ class BaseTorchEstimator(BaseEstimator):
         """Parameters the optimizer updates (default: every trainable one of ``module_``)."""
         return [p for p in self.module_.parameters() if p.requires_grad]
 
+    def _distributed_units(self):
+        """What DDP wraps, one unit per loss of ``_train_losses`` (default: the whole module)."""
+        return [self.module_]
+
     def _training_phases(self):
         """The phases of ``fit`` (default: one phase of ``max_iter`` epochs)."""
         return [Phase("train", self.max_iter)]
@@ -566,7 +581,8 @@ class BaseTorchEstimator(BaseEstimator):
         outs = []
         with torch.no_grad():
             for xb, _ in make_loader(data, batches, device=self.device_):
-                out = fn(to_device(xb, self.device_))
+                with autocast(self.precision, self.device_):
+                    out = fn(to_device(xb, self.device_))
                 outs.append(tuple(o.cpu() for o in out) if isinstance(out, tuple) else out.cpu())
         if isinstance(outs[0], tuple):
             return tuple(torch.cat(parts) for parts in zip(*outs))
@@ -621,8 +637,10 @@ class BaseTorchEstimator(BaseEstimator):
             return None
         if trainer is not None:
             self._rng.capture_torch(self.device_)
+        scaler = (trainer.scaler_state() if trainer is not None
+                  else getattr(self, "_grad_scaler_state", None))
         return {"optimizer": self.optimizer_.state_dict(), "rng": self._rng.state_dict(),
-                **snapshot}
+                "scaler": scaler, **snapshot}
 
     def save(self, path):
         """Write the fitted model to ``path``: weights, training state and JSON parameters.
@@ -633,7 +651,10 @@ class BaseTorchEstimator(BaseEstimator):
         continues the fit bit for bit (on CPU). Called in the middle of an
         epoch it writes no training state. No code is pickled: :meth:`load`
         reads it with ``torch.load(weights_only=True)``. ``callbacks`` are not
-        saved (the loaded estimator has ``callbacks=None``).
+        saved (the loaded estimator has ``callbacks=None``). In a distributed
+        job (several processes, ``distributed="auto"``) only the process of
+        rank 0 writes; the others return at once (call
+        ``torch.distributed.barrier()`` before other processes read the file).
 
         Parameters
         ----------
@@ -646,6 +667,8 @@ class BaseTorchEstimator(BaseEstimator):
             If a parameter is not plain data (then pickle the estimator).
         """
         check_is_fitted(self, "module_")
+        if is_secondary_process(self.distributed):
+            return
         params = self.get_params(deep=False)
         params["callbacks"] = None
         payload = {
@@ -711,6 +734,7 @@ class BaseTorchEstimator(BaseEstimator):
         self.module_ = module.to(self.device_)
         training = payload["training"]
         self.optimizer_ = None
+        self._grad_scaler_state = None if training is None else training.get("scaler")
         if training is None:
             self._rng = TrainingRNG(self.random_state)
             self._rng.torch_state = torch.Generator().manual_seed(self._rng.torch_seed).get_state()

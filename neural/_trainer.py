@@ -8,13 +8,16 @@ forward / backward / step of every minibatch, validation, callbacks,
 ``history_``, memory measurement, and the state that makes a checkpoint
 resumable bit for bit.
 
-Extension points kept in one place for later work (mixed precision,
-torch.distributed): :meth:`Trainer._forward_context` wraps every forward,
-:meth:`Trainer._backward` every backward, :meth:`Trainer._optimizer_step`
-every optimizer step; :meth:`Trainer._train_loader` and
-:meth:`Trainer._eval_loader` build every DataLoader of a fit (through
-:func:`neural._data.make_loader`); :meth:`Trainer._notify` runs every
-callback; :attr:`Trainer.should_stop` is the one stop decision.
+Mixed precision and torch.distributed go through single places:
+:meth:`Trainer._forward_context` wraps every forward (autocast, see
+:mod:`neural._precision`), :meth:`Trainer._backward` every backward (loss
+weight of the process's shard, gradient scaling), :meth:`Trainer._optimizer_step`
+every optimizer step (unscale / step / update); :meth:`Trainer._train_loader`
+and :meth:`Trainer._eval_loader` build every DataLoader of a fit (through
+:func:`neural._data.make_loader`), sharded across processes;
+:meth:`Trainer._notify` runs every callback (those that write files on rank 0
+only); :attr:`Trainer.should_stop` is the one stop decision, taken for all
+processes at once (see :mod:`neural._distributed`).
 """
 
 import contextlib
@@ -31,6 +34,15 @@ from sklearn.utils import check_random_state
 from torch.utils._pytree import tree_leaves
 
 from ._data import epoch_batches, make_loader, sequential_batches, to_device
+from ._distributed import (
+    derived_seed,
+    distributed_context,
+    shard,
+    training_device,
+    wrap_units,
+)
+from ._precision import autocast, check_precision, make_grad_scaler
+from ._syncbn import synchronized_batchnorm
 from ._utils import resolve_device
 from ._validation import resolve_optimizer
 from .memory import SavedTensorMemory, step_peak_memory
@@ -254,6 +266,12 @@ class Trainer:
         Epochs of this fit already done when it started (non-zero when resumed).
     batches_per_epoch : int
         Minibatches per training epoch.
+    world_size : int
+        Processes training together (1 without torch.distributed).
+    rank : int
+        This process's rank (0 without torch.distributed).
+    is_main : bool
+        Whether this is rank 0, where callbacks that write files run.
     """
 
     def __init__(self, estimator, dataset, *, phases, callbacks, validation=None, split=False,
@@ -276,6 +294,49 @@ class Trainer:
         self.valid_indices = None
         self.split_seed = None
         self.epochs_done = 0
+        self.context = None  # DistContext of a distributed fit
+        self.units = None  # its DDP wrappers, one per loss of a step
+        self.scaler = None  # GradScaler of float16 training
+        self._loss_weight = 1.0
+        self._global_sizes = None
+
+    @property
+    def world_size(self):
+        """Processes training together (int)."""
+        return 1 if self.context is None else self.context.world_size
+
+    @property
+    def rank(self):
+        """This process's rank (int)."""
+        return 0 if self.context is None else self.context.rank
+
+    @property
+    def is_main(self):
+        """Whether this process is rank 0 (bool)."""
+        return self.rank == 0
+
+    def broadcast(self, obj):
+        """Rank 0's ``obj`` in every process (``obj`` itself without torch.distributed).
+
+        Model code uses it for per-epoch decisions that every process must
+        share exactly (P2C's pairs).
+
+        Parameters
+        ----------
+        obj : object
+            A picklable value computed in every process.
+
+        Returns
+        -------
+        obj : object
+            Rank 0's value.
+        """
+        return obj if self.context is None else self.context.broadcast(obj)
+
+    @property
+    def _min_batch(self):
+        # batch norm needs 2 samples; under DDP every process needs one of each batch
+        return max(2, self.world_size)
 
     @property
     def epoch(self):
@@ -288,7 +349,7 @@ class Trainer:
         n = len(self.train_indices)
         bs = max(1, min(self.estimator.batch_size, n))
         k = -(-n // bs)
-        return k - 1 if k > 1 and n - (k - 1) * bs == 1 else k
+        return k - 1 if k > 1 and n - (k - 1) * bs < self._min_batch else k
 
     # ------------------------------------------------------------------ run
     def run(self, *, fresh):
@@ -301,7 +362,7 @@ class Trainer:
             estimator's own, or the checkpoint's).
         """
         est = self.estimator
-        device = resolve_device(est.device) if fresh else est.device_
+        device = self._setup_device(fresh)
         devices = [device] if device.type == "cuda" else []
         # the global torch RNG is the estimator's own stream inside, the caller's outside
         with torch.random.fork_rng(devices=devices):
@@ -310,17 +371,62 @@ class Trainer:
             else:
                 self._continue(device)
             self._plan_data()
+            self.scaler = make_grad_scaler(est.precision, device,
+                                           getattr(est, "_grad_scaler_state", None))
             est._trainer = self
             try:
-                self._run_phases()
+                with self._distributed():
+                    self._run_phases()
             finally:
                 est._trainer = None
                 est._rng.capture_torch(device)
                 est._last_snapshot = self.snapshot()
+                est._grad_scaler_state = self.scaler_state()
+
+    def _setup_device(self, fresh):
+        """The training device; joins the process group of a distributed fit."""
+        est = self.estimator
+        device = resolve_device(est.device) if fresh else est.device_
+        self.context = distributed_context(est.distributed, device)
+        device = training_device(device, self.context)
+        check_precision(est.precision, device)
+        if not fresh and device != est.device_:
+            # a loaded model ("cuda") continued by the process that owns cuda:LOCAL_RANK
+            est.module_.to(device)
+            est.device_ = device
+            if est.optimizer_ is not None:  # loading a state casts it to the parameters' device
+                est.optimizer_.load_state_dict(est.optimizer_.state_dict())
+        return device
+
+    @contextlib.contextmanager
+    def _distributed(self):
+        """Under torch.distributed: global-batch batch norm, one DDP wrapper per loss of a step."""
+        if self.context is None:
+            yield
+            return
+        est = self.estimator
+        with synchronized_batchnorm(est.module_, est.device_):
+            self.units = wrap_units(est._distributed_units(), est.optimizer_, est.device_,
+                                    type(est).__name__)
+            try:
+                yield
+            finally:
+                self.units = None
+
+    def scaler_state(self):
+        """State of the float16 gradient scaler (None without one).
+
+        Returns
+        -------
+        state : dict or None
+            :meth:`torch.amp.GradScaler.state_dict`, saved in checkpoints.
+        """
+        return None if self.scaler is None else self.scaler.state_dict()
 
     def _start_fresh(self, device):
         est = self.estimator
-        est._rng = TrainingRNG(est.random_state)
+        est._rng = self._shared_rng(TrainingRNG(est.random_state))
+        est._grad_scaler_state = None
         torch.manual_seed(est._rng.torch_seed)
         est.device_ = device
         est.module_ = est._build_module().to(device)
@@ -339,9 +445,17 @@ class Trainer:
         est = self.estimator
         if self.checkpoint is not None:
             est._rng = TrainingRNG.from_state_dict(self.checkpoint["rng"])
+            est._grad_scaler_state = self.checkpoint.get("scaler")
+        est._rng = self._shared_rng(est._rng)
         est._rng.restore_torch(device)
         if est.optimizer_ is None:  # after load(): a fresh optimizer
             est.optimizer_ = self._build_optimizer()
+
+    def _shared_rng(self, rng):
+        """Rank 0's random streams in every process (batch plan, split, pairs must agree)."""
+        if self.context is None:
+            return rng
+        return TrainingRNG.from_state_dict(self.context.broadcast(rng.state_dict()))
 
     def _build_optimizer(self):
         return build_optimizer(self.estimator, self.estimator._optimizer_params())
@@ -350,6 +464,7 @@ class Trainer:
         """Training / validation indices (the split is seeded once per fit)."""
         est = self.estimator
         n = len(self.dataset)
+        self._check_same_data()
         self.train_indices = np.arange(n)
         if self.split:
             if self.checkpoint is not None and self.checkpoint["split_seed"] is not None:
@@ -359,14 +474,35 @@ class Trainer:
             self.train_indices, self.valid_indices = self._split_indices(n)
         elif self.validation is not None:
             self.valid_indices = np.arange(len(self.validation))
-        if len(self.train_indices) < 2:
+        if len(self.train_indices) < self._min_batch:
+            needs = ("batch norm" if self.world_size == 1
+                     else f"a sample for each of the {self.world_size} processes")
             raise ValueError(
-                f"{type(est).__name__} needs at least 2 samples to train (batch norm); "
-                f"got n_samples={len(self.train_indices)}."
+                f"{type(est).__name__} needs at least {self._min_batch} samples to train "
+                f"({needs}); got n_samples={len(self.train_indices)}."
+            )
+        if est.batch_size < self.world_size:
+            raise ValueError(
+                f"batch_size={est.batch_size} is smaller than the number of processes "
+                f"({self.world_size}); batch_size is the global minibatch, cut into one share "
+                "per process: use batch_size >= the number of processes."
             )
         if self.valid_indices is not None and est.validation_scores_ is None:
             est.validation_scores_ = []
             est.best_validation_score_ = -np.inf
+
+    def _check_same_data(self):
+        """Under torch.distributed every process must hold the same data (each trains a share)."""
+        if self.context is None:
+            return
+        sizes = self.context.all_gather(
+            (len(self.dataset), None if self.validation is None else len(self.validation)))
+        if len(set(sizes)) > 1:
+            raise ValueError(
+                "the processes of this distributed fit hold different data: (training, "
+                f"validation) sizes by rank are {sizes}. Pass the same X, y and validation_data "
+                "in every process; each trains on its own share of every global minibatch."
+            )
 
     def _split_indices(self, n):
         est = self.estimator
@@ -433,7 +569,7 @@ class Trainer:
         while self.epoch_in_phase < phase.n_epochs and not (self.should_stop or self.stop_fit):
             self._run_epoch()
         self._notify("on_phase_end", phase=phase)
-        if phase.check_convergence and not (self.should_stop or self.stop_fit):
+        if phase.check_convergence and not (self.should_stop or self.stop_fit) and self.is_main:
             warnings.warn(
                 f"{type(est).__name__}: maximum iterations ({phase.n_epochs}) reached in phase "
                 f"{phase.name!r} and the optimisation hasn't converged yet (the monitored "
@@ -457,6 +593,9 @@ class Trainer:
     def _run_epoch(self):
         est = self.estimator
         self.in_epoch = True
+        if self.context is not None:
+            # the model's own draws (dropout) differ between processes, reproducibly per epoch
+            torch.manual_seed(derived_seed(est._rng.torch_seed, est.n_iter_, self.rank))
         self._notify("on_epoch_begin", epoch=est.n_iter_ + 1)
         est._on_epoch_begin(self)
         record = {"epoch": est.n_iter_ + 1, "lr": float(est.optimizer_.param_groups[0]["lr"])}
@@ -477,12 +616,24 @@ class Trainer:
         est._on_epoch_end(self, record)
         self.in_epoch = False
         self._notify("on_epoch_end", epoch=est.n_iter_, logs=record)
+        if self.context is not None:
+            # one decision for all processes: any process's stop stops them all
+            stop = self.context.any(self.should_stop, self.stop_fit)
+            if stop != (self.should_stop, self.stop_fit) and self.stop_reason is None:
+                self.stop_reason = "stopped in another process"
+            self.should_stop, self.stop_fit = stop
 
     def _train_loader(self):
         est = self.estimator
-        batches = epoch_batches(self.train_indices, est.batch_size, est._rng.stream("batches"))
+        batches = epoch_batches(self.train_indices, est.batch_size, est._rng.stream("batches"),
+                                min_last=self._min_batch)
+        self._global_sizes = [len(b) for b in batches]
         # the loader's generator only seeds workers; derived without drawing from any stream
         seed = (est._rng.torch_seed * 1_000_003 + est.n_iter_) % (2**62)
+        if self.context is not None:
+            # every process plans the same global batches and reads its own share of each
+            batches = [shard(b, self.rank, self.world_size) for b in batches]
+            seed = derived_seed(est._rng.torch_seed, est.n_iter_, self.rank)
         return batches, make_loader(self.dataset, batches, num_workers=est.num_workers,
                                     device=est.device_, seed=seed)
 
@@ -503,6 +654,9 @@ class Trainer:
         for i, (X, y) in enumerate(loader):
             X, y = to_device(X, est.device_), to_device(y, est.device_)
             n = len(batches[i])
+            # DDP averages the processes' gradients: weighting each process's mean loss by its
+            # share of the global batch makes that average the gradient of the global mean
+            self._loss_weight = n * self.world_size / self._global_sizes[i]
             stats = self._measured_step(X, y, n)
             seen += n
             for key, value in stats.items():
@@ -510,18 +664,39 @@ class Trainer:
                     value = float(value) if on_host else value.detach().double()
                 totals[key] = totals.get(key, 0.0) + value * n
             self._notify("on_batch_end", batch=i, logs=stats)
+        if self.context is not None:
+            totals, seen = self._global_totals(totals, seen)
         return {key: float(value / seen) for key, value in totals.items()}
+
+    def _global_totals(self, totals, seen):
+        """Sums of the epoch's statistics over all processes (keys in rank 0's order first)."""
+        keys = list(dict.fromkeys(k for ks in self.context.all_gather(list(totals)) for k in ks))
+        sums = self.context.sum([float(totals.get(k, 0.0)) for k in keys] + [seen])
+        return dict(zip(keys, sums[:-1])), sums[-1]
 
     def _validation_score(self):
         est = self.estimator
         data = self.dataset if self.split else self.validation
+        indices, spans = self.valid_indices, None
+        if self.context is not None and len(indices) >= self.world_size:
+            # each process scores a contiguous share; the outputs are gathered in order
+            spans = self.context.split(len(indices))
+            start, stop = spans[self.rank]
+            indices = indices[start:stop]
         est.module_.eval()
         outputs, targets = [], []
         with torch.no_grad():
-            for X, y in self._eval_loader(data, self.valid_indices):
-                outputs.append(est._forward(to_device(X, est.device_)).float().cpu())
+            for X, y in self._eval_loader(data, indices):
+                with self._forward_context():
+                    out = est._forward(to_device(X, est.device_))
+                outputs.append(out.float().cpu())
                 targets.append(y)
-        return float(est._validation_score(torch.cat(outputs), torch.cat(targets).numpy()))
+        outputs, targets = torch.cat(outputs), torch.cat(targets)
+        if spans is not None:
+            counts = [stop - start for start, stop in spans]
+            outputs = self.context.gather_rows(outputs, counts)
+            targets = self.context.gather_rows(targets, counts)
+        return float(est._validation_score(outputs, targets.numpy()))
 
     # ---------------------------------------------------------------- steps
     def _measured_step(self, X, y, n):
@@ -578,12 +753,28 @@ class Trainer:
         est.optimizer_.zero_grad(set_to_none=True)
         losses = iter(est._train_losses(X, y, self.phase))
         stats, total = {}, None
+        units = self.units or ()
+        i = -1
         while True:
-            # the forward (and the code after the previous yield) runs inside next()
+            i += 1
+            # the forward (and the code after the previous yield) runs inside next(); under DDP
+            # the i-th loss runs inside the forward of the i-th unit's wrapper
             with self._forward_context():
-                item = next(losses, None)
+                if i < len(units):
+                    item = units[i](lambda: next(losses, None))
+                else:
+                    item = next(losses, None)
             if item is None:
+                if 0 < i < len(units):
+                    raise RuntimeError(
+                        f"{type(est).__name__}._train_losses yielded {i} losses but "
+                        f"_distributed_units declares {len(units)} units, one per loss.")
                 break
+            if units and i >= len(units):
+                raise RuntimeError(
+                    f"{type(est).__name__}._train_losses yielded more losses than the "
+                    f"{len(units)} units of _distributed_units; each loss needs its unit, or its "
+                    "gradients would not be averaged across processes.")
             loss, terms = item
             self._backward(loss)
             stats.update(terms)
@@ -595,21 +786,32 @@ class Trainer:
         return stats
 
     def _forward_context(self):
-        """Context of every training forward (the place for autocast)."""
-        return contextlib.nullcontext()
+        """Context of every forward of the fit: autocast at the estimator's ``precision``."""
+        return autocast(self.estimator.precision, self.estimator.device_)
 
     def _backward(self, loss):
-        """Backpropagate one loss (the place for gradient scaling)."""
+        """Backpropagate one loss: weighted by this process's share, scaled for float16."""
+        if self._loss_weight != 1.0:
+            loss = loss * self._loss_weight
+        if self.scaler is not None:
+            loss = self.scaler.scale(loss)
         loss.backward()
 
     def _optimizer_step(self):
-        """Apply the accumulated gradients (the place for an unscale / step / update)."""
-        self.estimator.optimizer_.step()
+        """Apply the accumulated gradients (unscaled first, and skipped on overflow, in float16)."""
+        optimizer = self.estimator.optimizer_
+        if self.scaler is None:
+            optimizer.step()
+            return
+        self.scaler.step(optimizer)
+        self.scaler.update()
 
     # ------------------------------------------------------------ callbacks
     def _notify(self, hook, **kwargs):
         for callback in self.callbacks:
-            getattr(callback, hook)(self.estimator, trainer=self, **kwargs)
+            # checkpoints, loggers and progress bars: one process writes
+            if self.is_main or not getattr(callback, "rank_zero_only", False):
+                getattr(callback, hook)(self.estimator, trainer=self, **kwargs)
 
     # ---------------------------------------------------------- checkpoints
     def snapshot(self):

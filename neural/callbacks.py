@@ -26,6 +26,13 @@ state that a resumed fit needs (a best score, a scheduler) returns it from
 :meth:`Callback.state_dict`; it is saved with every checkpoint and restored
 by ``fit(..., resume_from=path)``.
 
+Under torch.distributed every process runs the callbacks, except those
+with ``rank_zero_only = True`` (checkpoints, loggers, the progress bar), which
+run in the process of rank 0 only, so that one process writes files. Every
+process sees the same epoch records (statistics summed over the processes),
+so schedules and early stopping take the same decisions everywhere; a stop
+set in any process stops them all.
+
 The estimators' own options are callbacks too: ``learning_rate="cosine"`` adds
 an :class:`LRScheduler`, ``tol`` / ``n_iter_no_change`` / ``early_stopping``
 an :class:`EarlyStopping`, ``verbose`` a :class:`ProgressBar`.
@@ -59,9 +66,15 @@ class Callback:
     ----------
     order : int
         Callbacks run in increasing ``order`` (class attribute, default 0).
+    rank_zero_only : bool
+        Under torch.distributed, run in the process of rank 0 only (class
+        attribute, default False: every process). Set it for callbacks that
+        write files or print; leave it False for those that change the
+        training (a schedule), which every process must apply.
     """
 
     order = 0
+    rank_zero_only = False
 
     def on_train_begin(self, estimator, **kwargs):
         """Call at the start of ``fit`` / ``partial_fit``, before any phase.
@@ -435,6 +448,7 @@ class Checkpoint(Callback):
     """
 
     order = 50
+    rank_zero_only = True
 
     def __init__(self, dirname, *, every=None, save_best=True, monitor="auto",
                  lower_is_better=None):
@@ -487,6 +501,7 @@ class ProgressBar(Callback):
     """
 
     order = 100
+    rank_zero_only = True
 
     def __init__(self, *, leave=True, **tqdm_kwargs):
         self.leave = leave
@@ -560,6 +575,7 @@ class CSVLogger(Callback):
     """
 
     order = 90
+    rank_zero_only = True
 
     def __init__(self, path):
         self.path = os.fspath(path)
@@ -590,6 +606,7 @@ class JSONLinesLogger(Callback):
     """
 
     order = 90
+    rank_zero_only = True
 
     def __init__(self, path):
         self.path = os.fspath(path)

@@ -70,7 +70,10 @@ def to_numpy(array):
         return np.from_dlpack(array_api_compat.to_device(array, "cpu"))
 
 
-def squared_norm(A, xp, block_rows=4096):
+SQUARED_NORM_BLOCK = 4096  # rows per block of squared_norm in namespaces other than NumPy
+
+
+def squared_norm(A, xp, block_rows=SQUARED_NORM_BLOCK):
     """Squared Frobenius norm of a dense array or a SciPy sparse matrix, as a Python float.
 
     Never allocates a full-size temporary: sparse matrices use their stored values (duplicates

@@ -24,32 +24,39 @@ does not increase the objective.
 
 After every outer iteration atoms are rescaled to unit norm (codes and coefficients compensate),
 which leaves the objective unchanged and removes the scale ambiguity of the factorization.
+
+The block updates are public functions of this module (:func:`update_dictionary`,
+:func:`update_codes`, :func:`update_classifier`) over a :class:`BlockState`, so that the
+streaming fit runs the same code step. Like LPGD, everything runs on the rescaled problem of
+:mod:`sdlearn._problem`, and every search is bounded.
 """
 
 import math
 import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
-
-
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import validate_params
 from sklearn.utils.validation import check_non_negative
 
+from ._history import History, LazyFactors, relative_decrease
+from ._coding import ridge_solve
 from ._logistic import LogisticBlock
-from ._objective import aux_scores, logistic_loss_grad, sdl_objective
-from ._problem import (
-    History,
-    SDLResult,
-    check_step_size,
-    initial_intercept,
-    prepare_problem,
-    sign_flip,
-    top_eigenvalue,
-)
+from ._objective import classifier_gradient, classifier_value
+from ._params import BCD, COMMON, DATA, INIT_BCD
+from ._problem import SDLResult, as_matrix, initial_intercept, prepare_problem, sign_flip, top_eigenvalue, warm_start
 from ._projection import make_projector
 
+_MAX_DOUBLINGS = 60  # the adaptive step search doubles its curvature estimate at most this often
+_MIN_TRIAL = 2.0 ** -40  # smallest curvature estimate tried, relative to the block's bound
 
+
+@validate_params(
+    {**DATA, **COMMON, **BCD, "init": INIT_BCD},
+    prefer_skip_nested_validation=True,
+)
 def bcd(
     X,
     y,
@@ -70,6 +77,7 @@ def bcd(
     init=None,
     random_state=None,
     verbose=0,
+    callback=None,
 ):
     """Fit SDL by block coordinate descent on the factored (nonconvex) objective.
 
@@ -90,7 +98,7 @@ def bcd(
     xi : float, default=1.0
         Weight of the reconstruction error; must be positive.
     alpha : float, default=1.0
-        Ridge penalty of the classifier (see :mod:`sdlearn._objective`).
+        Ridge penalty of the classifier (see :class:`sdlearn.SDLClassifier`).
     nonnegative : bool, default=False
         Keep the dictionary and the codes nonnegative (needs nonnegative ``X``).
     max_iter : int, default=200
@@ -103,290 +111,391 @@ def bcd(
         Projected-gradient steps per block and sweep (Newton-CG steps for the classifier).
     step_size : 'auto' or float, default='auto'
         'auto' takes ``1 / L_block``. A float ``rho`` takes ``rho / L_block``; a sweep that
-        increases the objective is undone and ``rho`` halved.
+        increases the objective is undone and ``rho`` halved (and capped at 1, the step of the
+        curvature bound).
     radius : float or None, default=None
         Constant of the diminishing search radius; ``None`` is plain BCD.
     radius_decay : float, default=0.5
         Exponent of the radius schedule (0.5 is the theory's ``c / (sqrt(t) log t)``).
-    init : None, 'random' or SDLResult, default=None
+    init : None, 'random', SDLResult or array-like of shape (n_components, n_features), \
+            default=None
         ``None`` starts from the truncated SVD of ``X`` (absolute values when nonnegative)
         and a zero classifier; 'random' from random atoms and coefficients (seeded by
-        ``random_state``); an SDLResult of BCD on the same data warm-starts from it.
+        ``random_state``); an SDLResult of BCD on the same data warm-starts from it; an array
+        is the initial dictionary (atoms as rows, as ``components``), with least-squares codes
+        and a zero classifier.
     random_state : int, RandomState instance or None, default=None
         Seeds the randomized SVD and the random initialisation.
     verbose : int, default=0
-        Print progress every 10 iterations (1) or every iteration (2).
+        1 shows a progress bar with the objective (tqdm; without tqdm a line every 10
+        iterations), 2 prints a line per iteration.
+    callback : callable, default=None
+        ``callback(iteration, factors, entry)``, called for the starting point (iteration 0)
+        and after each iteration: ``factors`` has the attributes of an :class:`SDLResult` for
+        the current iterate (built only when read), ``entry`` the iteration's values of
+        ``history``. Returning ``True`` stops the fit.
 
     Returns
     -------
     result : SDLResult
         Factors, history (objective, its parts, stationarity, time per iteration) and state.
+
+    Raises
+    ------
+    ValueError
+        For invalid arguments, naming the argument; a ``FloatingPointError`` (also a
+        ``ValueError``) when a fitted parameter would not be finite.
     """
     problem = prepare_problem(
         X, y, X_aux=X_aux, sample_weight=sample_weight, mode=mode,
         n_components=n_components, xi=xi, alpha=alpha,
     )
     if nonnegative:
-        check_non_negative(problem.X, "bcd with nonnegative=True (X)")
-    check_step_size(step_size)
-    if radius is not None and not radius > 0:
-        raise ValueError(f"radius must be None or positive, got {radius!r}.")
-    solver = _BCD(problem, nonnegative, block_max_iter, check_random_state(random_state), verbose)
-    return solver.run(max_iter=max_iter, tol=tol, step_size=step_size, radius=radius,
-                      radius_decay=radius_decay, init=init)
+        check_non_negative(problem.X.X, "bcd with nonnegative=True (X)")
+    state = BlockState(nonnegative=nonnegative, n_steps=int(block_max_iter), adaptive=step_size == "auto",
+                       rho=1.0 if step_size == "auto" else float(step_size))
+    history = History("bcd", max_iter, verbose, callback)
+    solver = _BCD(problem, state, check_random_state(random_state))
+    try:
+        return solver.run(history, max_iter=max_iter, tol=tol, radius=radius, radius_decay=radius_decay, init=init)
+    finally:
+        history.close()
 
 
+@dataclass
+class BlockState:
+    """What BCD's block updates carry from one call to the next.
+
+    Attributes
+    ----------
+    nonnegative : bool
+        Keep the dictionary and the codes nonnegative.
+    n_steps : int
+        Projected-gradient steps per block (Newton-CG steps for the classifier).
+    adaptive : bool
+        Adapt the gradient steps to the local curvature (``step_size='auto'``).
+    rho : float
+        Multiplier of the steps ``rho / L`` when not adaptive.
+    radius : float or None
+        The current search radius (``None``: no limit).
+    data_curvature : float
+        ``c_K max_i w_i ||X||_2^2`` (filter mode's dictionary block).
+    curvature : dict
+        Curvature estimates accepted last time, per adaptive block.
+    """
+
+    nonnegative: bool = False
+    n_steps: int = 5
+    adaptive: bool = True
+    rho: float = 1.0
+    radius: float = None
+    data_curvature: float = 0.0
+    curvature: dict = field(default_factory=dict)
+
+
+# -- the block updates (public: the streaming fit runs the code step) -----------------------
+def _norm(a, xp):
+    return math.sqrt(float(xp.sum(a * a)))
+
+
+def _limit(new, old, state, xp):
+    """Shorten the move ``new - old`` to the current search radius."""
+    if state.radius is None:
+        return new
+    step = _norm(new - old, xp)
+    if step <= state.radius:
+        return new
+    return old + (state.radius / step) * (new - old)
+
+
+def _feasible(a, state, xp):
+    return xp.clip(a, 0.0, None) if state.nonnegative else a
+
+
+def projected_gradient(x, gradient, L, state, xp, *, constrained=True, value=None, key=None, rtol=1e-12):
+    """``state.n_steps`` projected-gradient steps; returns the point and the first
+    gradient-mapping norm (the block's stationarity measure).
+
+    ``L`` is a global curvature bound of the block. With ``value`` (and adaptive steps) the
+    steps adapt instead: each starts from half the curvature accepted last time for this block
+    (but not below ``2^-40 L``) and doubles it until the descent-lemma bound holds, never
+    beyond ``L`` (and at most ``_MAX_DOUBLINGS`` times). The bound is loose where the logistic loss is flat (its
+    curvature bound ``c_K ||X||^2`` holds at the worst point only), and adaptive steps are what
+    keep BCD from stalling.
+    """
+    adaptive = value is not None and state.adaptive
+    current = value(x) if adaptive else None
+    first = None
+    for _ in range(state.n_steps):
+        g = gradient(x)
+        if adaptive:  # never more than 2^40 times the safe step: a stale estimate cannot overflow
+            trial = max(min(0.5 * state.curvature.get(key, 2.0 * L), L), L * _MIN_TRIAL)
+        else:
+            trial = L / state.rho
+        for _ in range(_MAX_DOUBLINGS):
+            candidate = x - g / trial
+            if constrained:
+                candidate = _feasible(candidate, state, xp)
+            move = candidate - x
+            if not adaptive:
+                break
+            candidate_value = value(candidate)
+            bound = current + float(xp.sum(g * move)) + 0.5 * trial * float(xp.sum(move * move))
+            if candidate_value <= bound + rtol * abs(current) or trial >= L:
+                current = candidate_value
+                break
+            trial = min(2.0 * trial, L)
+        if adaptive:
+            state.curvature[key] = trial
+        if first is None:
+            first = _norm(move, xp) * trial
+        x = candidate
+    return x, (0.0 if first is None else first)
+
+
+def least_squares_block(problem, state, Z, BtB, cross):
+    """Update ``Z`` in ``xi ||X' - B Z^T||^2`` given ``BtB = B^T B`` and ``cross = X'^T B``.
+
+    Unconstrained: exact solve. Nonnegative: projected gradient with step 1 / (2 xi L).
+    Returns the new block and its stationarity measure at the old point.
+    """
+    xp, xi = problem.xp, problem.xi
+    gradient = lambda V: 2.0 * xi * (V @ BtB - cross)  # noqa: E731
+    if state.nonnegative:
+        L = 2.0 * xi * max(top_eigenvalue(BtB, xp), 1e-12)
+        return projected_gradient(Z, gradient, L, state, xp, rtol=problem.rtol)
+    solution = ridge_solve(BtB, cross, xp)
+    # a column of B that is zero leaves its column of Z out of the objective: keep it (the
+    # solve would zero it, and a zero atom would stay zero for the rest of the run)
+    used = xp.linalg.diagonal(BtB) > 0
+    return xp.where(used[None, :], solution, Z), _norm(gradient(Z), xp)
+
+
+def _reconstruction(problem, V, gram, cross):
+    """``xi (tr(V^T V gram) - 2 tr(V^T cross))``: the block's reconstruction term up to a constant."""
+    xp = problem.xp
+    return problem.xi * (float(xp.sum((V.T @ V) * gram)) - 2.0 * float(xp.sum(V * cross)))
+
+
+def _classifier(problem, T, gamma, b):
+    pb = problem
+    return classifier_value(pb.X, pb.Y, pb.w, pb.X_aux, (T, gamma, b), ridge=pb.ridge, mode=pb.mode, xp=pb.xp,
+                            score_map=pb.score_map)
+
+
+def _classifier_T_gradient(problem, T, gamma, b):
+    """Gradient of the classifier part with respect to ``T = W beta`` or ``C beta``."""
+    pb = problem
+    cls = _classifier(pb, T, gamma, b)
+    return classifier_gradient(pb.X, pb.X_aux, (T, gamma, b), cls.G, ridge=pb.ridge, mode=pb.mode, xp=pb.xp)[0]
+
+
+def _factor_block(problem, gram, cross, beta, gamma, b, data_curvature):
+    """Gradient, curvature bound and value (up to a constant) of the objective in a factor
+    ``V`` that the classifier reads through ``T = V beta``: the dictionary in filter mode
+    (``gram = C^T C``, ``cross = X^T C``), the codes in feature mode (``W^T W``, ``X W``).
+    ``data_curvature`` bounds the logistic curvature along ``T``."""
+    pb, xp = problem, problem.xp
+    bbT = beta @ beta.T
+    curvature = 2.0 * pb.xi * top_eigenvalue(gram, xp) + (data_curvature + pb.ridge.main) * top_eigenvalue(bbT, xp)
+
+    def gradient(V):
+        # d/dV of the classifier part is (d/dT) beta^T with T = V beta
+        return 2.0 * pb.xi * (V @ gram - cross) + _classifier_T_gradient(pb, V @ beta, gamma, b) @ beta.T
+
+    def value(V):
+        return _classifier(pb, V @ beta, gamma, b).value + _reconstruction(pb, V, gram, cross)
+
+    return gradient, max(curvature, 1e-12), value
+
+
+def dictionary_gradient(problem, state, C, beta, gamma, b):
+    """Gradient, curvature bound and value (up to a constant) of the objective in ``W``
+    (filter mode: the classifier reads ``X W beta``)."""
+    return _factor_block(problem, C.T @ C, problem.X.T @ C, beta, gamma, b, state.data_curvature)
+
+
+def codes_gradient(problem, state, W, beta, gamma, b):
+    """Gradient, curvature bound and value (up to a constant) of the objective in the codes
+    ``C`` (feature mode: the classifier reads ``C beta``)."""
+    curv_w = problem.curvature * float(problem.xp.max(problem.w))
+    return _factor_block(problem, W.T @ W, problem.X @ W, beta, gamma, b, curv_w)
+
+
+def update_dictionary(problem, state, W, C, beta, gamma, b):
+    """The dictionary block: least squares (feature mode) or projected-gradient steps (filter
+    mode, where the classifier reads ``X W beta``). Returns the new ``W`` (within the search
+    radius) and the block's stationarity measure."""
+    pb = problem
+    if pb.mode == "feature":
+        new, stationarity = least_squares_block(pb, state, W, C.T @ C, pb.X.T @ C)
+    else:
+        gradient, curvature, value = dictionary_gradient(pb, state, C, beta, gamma, b)
+        new, stationarity = projected_gradient(W, gradient, curvature, state, pb.xp, value=value, key="dictionary",
+                                               rtol=pb.rtol)
+    return _limit(new, W, state, pb.xp), stationarity
+
+
+def update_codes(problem, state, W, C, beta, gamma, b):
+    """The code block: least squares (filter mode) or projected-gradient steps on the codes,
+    which the classifier reads in feature mode (the step of the streaming fit too). Returns the
+    new codes (within the search radius) and the block's stationarity measure."""
+    pb = problem
+    if pb.mode == "filter":
+        new, stationarity = least_squares_block(pb, state, C, W.T @ W, pb.X @ W)
+    else:
+        gradient, curvature, value = codes_gradient(pb, state, W, beta, gamma, b)
+        new, stationarity = projected_gradient(C, gradient, curvature, state, pb.xp, value=value, key="codes",
+                                               rtol=pb.rtol)
+    return _limit(new, C, state, pb.xp), stationarity
+
+
+def classifier_block(problem, W, C, with_aux):
+    """The classifier block ``theta = [beta; gamma; b]`` (stacked rows): a ridge logistic
+    regression of the labels on ``[features, X_aux, 1]`` with penalty
+    ``main/2 tr(beta^T Q beta) + 1/2 sum_j aux_j ||gamma_j||^2`` (``Q = W^T W`` or ``C^T C``)."""
+    pb, xp = problem, problem.xp
+    F = pb.X @ W if pb.mode == "filter" else C
+    Q = W.T @ W if pb.mode == "filter" else C.T @ C
+    ones = xp.ones((pb.n_samples, 1), dtype=pb.dtype, device=pb.device)
+    design = xp.concat([F, pb.X_aux, ones] if with_aux else [F, ones], axis=1)
+    return LogisticBlock(design, Q, F.shape[1], pb.n_aux, pb)
+
+
+def stack_classifier(beta, gamma, b, xp):
+    """``[beta; gamma; b]`` (``gamma`` may be ``None``)."""
+    return xp.concat([beta, b[None, :]] if gamma is None else [beta, gamma, b[None, :]], axis=0)
+
+
+def split_classifier(theta, r, with_aux):
+    """``theta = [beta; gamma; b]`` back into its parts."""
+    return theta[:r, :], (theta[r:-1, :] if with_aux else None), theta[-1, :]
+
+
+def update_classifier(problem, state, W, C, beta, gamma, b):
+    """Newton-CG steps on the classifier block (small and smooth: gradient steps crawl there,
+    and that block is what limits BCD's progress per sweep). Returns ``(beta, gamma, b)``
+    (within the search radius) and the block's stationarity measure."""
+    xp = problem.xp
+    with_aux = gamma is not None
+    theta = stack_classifier(beta, gamma, b, xp)
+    new, stationarity = classifier_block(problem, W, C, with_aux).newton(theta, state.n_steps)
+    return split_classifier(_limit(new, theta, state, xp), beta.shape[0], with_aux), stationarity
+
+
+# -- the run ------------------------------------------------------------------------------------
 class _BCD:
-    """State and block updates of one BCD run (internal)."""
+    """Initialisation, sweeps and bookkeeping of one BCD run (internal)."""
 
-    def __init__(self, problem, nonnegative, block_max_iter, rng, verbose):
-        self.pb, self.xp = problem, problem.xp
-        self.nonnegative = nonnegative
-        self.block_max_iter = block_max_iter
-        self.rng = rng
-        self.history = History(verbose, name="bcd")
-        self.rho = 1.0
-        self.radius_t = None
-        self.curvature = {}  # accepted curvature estimates of the adaptive blocks
+    def __init__(self, problem, state, rng):
+        self.pb, self.xp, self.state, self.rng = problem, problem.xp, state, rng
+        self.values = []  # the rescaled objective per iterate (the stopping rule reads it)
 
-    # -- helpers ------------------------------------------------------------------------------
-    def _norm(self, a):
-        return math.sqrt(float(self.xp.sum(a * a)))
-
-    def _feasible(self, a):
-        return self.xp.clip(a, 0.0, None) if self.nonnegative else a
-
-    def _limit(self, new, old):
-        """Shorten the move ``new - old`` to the current search radius."""
-        if self.radius_t is None:
-            return new
-        step = self._norm(new - old)
-        if step <= self.radius_t:
-            return new
-        return old + (self.radius_t / step) * (new - old)
-
-    def _projected_gradient(self, x, gradient, L, constrained=True, value=None, key=None):
-        """``block_max_iter`` projected-gradient steps; returns the point and the first
-        gradient-mapping norm (the block's stationarity measure).
-
-        ``L`` is a global curvature bound of the block. With ``value`` (and the automatic step)
-        the steps adapt instead: each starts from half the curvature accepted last time for
-        this block and doubles it until the descent-lemma bound holds, never beyond ``L``. The
-        bound is loose where the logistic loss is flat (its curvature bound ``c_K ||X||^2``
-        holds at the worst point only), and adaptive steps are what keep BCD from stalling.
-        """
-        xp = self.xp
-        adaptive = value is not None and self.rho == 1.0
-        current = value(x) if adaptive else None
-        first = None
-        for _ in range(self.block_max_iter):
-            g = gradient(x)
-            trial = min(0.5 * self.curvature.get(key, 2.0 * L), L) if adaptive else L / self.rho
-            while True:
-                candidate = x - g / trial
-                if constrained:
-                    candidate = self._feasible(candidate)
-                move = candidate - x
-                if not adaptive:
-                    break
-                candidate_value = value(candidate)
-                bound = current + float(xp.sum(g * move)) + 0.5 * trial * float(xp.sum(move * move))
-                if candidate_value <= bound + 1e-12 * abs(current) or trial >= L:
-                    current = candidate_value
-                    break
-                trial = min(2.0 * trial, L)
-            if adaptive:
-                self.curvature[key] = trial
-            if first is None:
-                first = self._norm(move) * trial
-            x = candidate
-        return x, first
-
-    def _ls_block(self, Z, BtB, cross):
-        """Update ``Z`` in ``xi ||X' - B Z^T||^2`` given ``BtB = B^T B`` and ``cross = X'^T B``.
-
-        Unconstrained: exact solve. Nonnegative: projected gradient with step 1 / (2 xi L).
-        Returns the new block and its stationarity measure at the old point.
-        """
-        xp, xi = self.xp, self.pb.xi
-        gradient = lambda V: 2.0 * xi * (V @ BtB - cross)  # noqa: E731
-        if self.nonnegative:
-            L = 2.0 * xi * max(top_eigenvalue(BtB, xp), 1e-12)
-            return self._projected_gradient(Z, gradient, L)
-        ridge = 1e-12 * max(float(xp.linalg.trace(BtB)), 1e-300)
-        eye = xp.eye(BtB.shape[0], dtype=BtB.dtype, device=BtB.device)
-        solution = xp.linalg.solve(BtB + ridge * eye, cross.T).T
-        return solution, self._norm(gradient(Z))
-
-    # -- the blocks ---------------------------------------------------------------------------
-    def _scores(self, W, C, beta, gamma, b):
-        pb = self.pb
-        main = pb.dense(pb.X @ (W @ beta)) if pb.mode == "filter" else C @ beta
-        return main + aux_scores(pb.X_aux, gamma, b)
-
-    def dictionary_gradient(self, C, beta, gamma, b):
-        """Gradient of the objective in ``W`` (filter mode) and its Lipschitz bound."""
-        pb, xp = self.pb, self.xp
-        XtC, CtC, bbT = pb.dense(pb.X.T @ C), C.T @ C, beta @ beta.T
-        curvature = 2.0 * pb.xi * top_eigenvalue(CtC, xp) + (self.lam_X + pb.alpha) * top_eigenvalue(bbT, xp)
-
-        def gradient(V):
-            _, G = logistic_loss_grad(self._scores(V, C, beta, gamma, b), pb.Y, pb.w, xp)
-            return 2.0 * pb.xi * (V @ CtC - XtC) + pb.dense(pb.X.T @ G) @ beta.T + pb.alpha * (V @ bbT)
-
-        def value(V):
-            loss, _ = logistic_loss_grad(self._scores(V, C, beta, gamma, b), pb.Y, pb.w, xp)
-            recon = float(xp.sum((V.T @ V) * CtC)) - 2.0 * float(xp.sum(V * XtC))
-            return loss + pb.xi * recon + 0.5 * pb.alpha * float(xp.sum((V @ beta) ** 2))
-
-        return gradient, max(curvature, 1e-12), value
-
-    def update_dictionary(self, W, C, beta, gamma, b):
-        pb = self.pb
-        if pb.mode == "feature":  # least squares in W
-            return self._ls_block(W, C.T @ C, pb.dense(pb.X.T @ C))
-        # filter: the classifier also reads W through the scores X W beta
-        gradient, curvature, value = self.dictionary_gradient(C, beta, gamma, b)
-        return self._projected_gradient(W, gradient, curvature, value=value, key="dictionary")
-
-    def codes_gradient(self, W, beta, gamma, b):
-        """Gradient of the objective in ``C`` (feature mode) and its Lipschitz bound."""
-        pb, xp = self.pb, self.xp
-        XW, WtW, bbT = pb.dense(pb.X @ W), W.T @ W, beta @ beta.T
-        ridge = pb.alpha / pb.n_samples
-        curvature = 2.0 * pb.xi * top_eigenvalue(WtW, xp) + (self.curv_w + ridge) * top_eigenvalue(bbT, xp)
-
-        def gradient(V):
-            _, G = logistic_loss_grad(V @ beta + aux_scores(pb.X_aux, gamma, b), pb.Y, pb.w, xp)
-            return 2.0 * pb.xi * (V @ WtW - XW) + G @ beta.T + ridge * (V @ bbT)
-
-        def value(V):
-            loss, _ = logistic_loss_grad(V @ beta + aux_scores(pb.X_aux, gamma, b), pb.Y, pb.w, xp)
-            recon = float(xp.sum((V.T @ V) * WtW)) - 2.0 * float(xp.sum(V * XW))
-            return loss + pb.xi * recon + 0.5 * ridge * float(xp.sum((V @ beta) ** 2))
-
-        return gradient, max(curvature, 1e-12), value
-
-    def update_codes(self, W, C, beta, gamma, b):
-        pb = self.pb
-        if pb.mode == "filter":  # least squares in C
-            return self._ls_block(C, W.T @ W, pb.dense(pb.X @ W))
-        gradient, curvature, value = self.codes_gradient(W, beta, gamma, b)
-        return self._projected_gradient(C, gradient, curvature, value=value, key="codes")
-
-    def classifier_block(self, W, C, with_aux):
-        """The classifier block ``theta = [beta; gamma; b]`` (stacked rows): a ridge logistic
-        regression of the labels on ``[features, X_aux, 1]`` with penalty
-        ``alpha/2 beta^T Q beta + alpha/2 ||gamma||^2`` (``Q = W^T W`` or ``C^T C / n``)."""
-        pb, xp = self.pb, self.xp
-        F = pb.dense(pb.X @ W) if pb.mode == "filter" else C
-        Q = W.T @ W if pb.mode == "filter" else (C.T @ C) / pb.n_samples
-        ones = xp.ones((pb.n_samples, 1), dtype=pb.dtype, device=pb.Y.device)
-        design = xp.concat([F, pb.X_aux, ones] if with_aux else [F, ones], axis=1)
-        return LogisticBlock(design, Q, F.shape[1], pb.n_aux, pb, xp)
-
-    def classifier_gradient(self, W, C, with_aux):
-        """Gradient function of the classifier block and its Lipschitz bound."""
-        block = self.classifier_block(W, C, with_aux)
-        return (lambda V: block.evaluate(V)[1]), block.lipschitz()
-
-    def update_classifier(self, W, C, beta, gamma, b):
-        """Newton-CG steps on the classifier block (small and smooth: gradient steps crawl
-        there, and that block is what limits BCD's progress per sweep)."""
-        xp = self.xp
-        with_aux = gamma is not None
-        theta = xp.concat([beta, gamma, b[None, :]] if with_aux else [beta, b[None, :]], axis=0)
-        block = self.classifier_block(W, C, with_aux)
-        return block.newton(theta, self.block_max_iter)
-
-    def split_classifier(self, theta, with_aux):
-        """``theta = [beta; gamma; b]`` back into its parts."""
-        r = self.pb.n_components
-        return theta[:r, :], (theta[r:-1, :] if with_aux else None), theta[-1, :]
-
-    # -- the run ------------------------------------------------------------------------------
-    def run(self, *, max_iter, tol, step_size, radius, radius_decay, init):
-        pb, xp = self.pb, self.xp
-        W, C, beta, gamma, b = self._initial_point(init)
-        self.rho = 1.0 if step_size == "auto" else float(step_size)
-        self._record(W, C, beta, gamma, b, float("nan"))
+    def run(self, history, *, max_iter, tol, radius, radius_decay, init):
+        pb, state = self.pb, self.state
+        factors = self._initial_point(init)
+        n_iter, converged = 0, False
+        stop = self._record(history, factors, float("nan"), n_iter)
         order = ("dictionary", "codes", "classifier") if pb.mode == "filter" else ("dictionary", "classifier", "codes")
-        converged, n_iter = False, 0
-        for n_iter in range(1, max_iter + 1):
+        while not stop and n_iter < max_iter:
+            n_iter += 1
             t = n_iter - 1
-            self.radius_t = None if radius is None else radius / ((t + 1) ** radius_decay * math.log(t + 2))
-            previous = (W, C, beta, gamma, b)
+            state.radius = None if radius is None else radius / ((t + 1) ** radius_decay * math.log(t + 2))
+            previous = factors
+            W, C, beta, gamma, b = factors
             squares = 0.0
             for block in order:
                 if block == "dictionary":
-                    new, g = self.update_dictionary(W, C, beta, gamma, b)
-                    W = self._limit(new, W)
+                    W, g = update_dictionary(pb, state, W, C, beta, gamma, b)
                 elif block == "codes":
-                    new, g = self.update_codes(W, C, beta, gamma, b)
-                    C = self._limit(new, C)
+                    C, g = update_codes(pb, state, W, C, beta, gamma, b)
                 else:
-                    new, g = self.update_classifier(W, C, beta, gamma, b)
-                    with_aux = gamma is not None
-                    old = xp.concat([beta, gamma, b[None, :]] if with_aux else [beta, b[None, :]], axis=0)
-                    beta, gamma, b = self.split_classifier(self._limit(new, old), with_aux)
+                    (beta, gamma, b), g = update_classifier(pb, state, W, C, beta, gamma, b)
                 squares += g * g
-            W, C, beta = self._balance(W, C, beta)
-            self._record(W, C, beta, gamma, b, math.sqrt(squares))
-            if self.history.relative_decrease() < -1e-10 and step_size != "auto":
-                # a fixed step that was too long: undo the sweep and halve the step
-                W, C, beta, gamma, b = previous
-                self._drop_last()
-                self.rho /= 2.0
+            factors = self._balance(W, C, beta, gamma, b)
+            parts = pb.objective(*factors)
+            increase = -relative_decrease(self.values + [parts["objective"]], parts["logistic"] + parts["penalty"])
+            if not math.isfinite(parts["objective"]) or (not state.adaptive and increase > max(1e-10, pb.rtol)):
+                factors = previous  # undone: the sweep left the float range, or a fixed step was too long
+                n_iter -= 1
+                if state.adaptive:
+                    warnings.warn("BCD stopped: a sweep left the float range. Check the data scaling.",
+                                  ConvergenceWarning, stacklevel=3)
+                    break
+                state.rho = min(state.rho / 2.0, 1.0)  # 1 / L is always safe
+                max_iter -= 1  # the undone sweep still counts against the budget
                 continue
-            if abs(self.history.relative_decrease()) <= tol:
+            stop = self._record(history, factors, math.sqrt(squares), n_iter, parts)
+            decrease = relative_decrease(self.values, self.classifier_part)
+            if abs(decrease) <= tol:
                 converged = True
                 break
-        if not converged and max_iter > 0:
+        if not converged and not stop and max_iter > 0 and n_iter > 0:
             warnings.warn(
-                f"BCD did not converge in {max_iter} iterations (tol={tol}); increase max_iter.",
+                f"BCD did not converge in {n_iter} iterations (tol={tol}); increase max_iter.",
                 ConvergenceWarning,
                 stacklevel=3,
             )
-        W, C, beta = sign_flip(W, (C, 1), (beta, 0))
-        state = {"W": W, "C": C, "beta": beta, "gamma": gamma, "intercept": b}
-        d = pb.n_scores
-        return SDLResult(
-            components=W.T, codes=C, coef=beta.T,
-            aux_coef=pb.zeros(d, 0) if gamma is None else gamma.T, intercept=b,
-            classes=pb.classes, history=self.history.data, n_iter=n_iter,
-            converged=converged, solver="bcd", mode=pb.mode, state=state,
-        )
+        return self._result(factors, n_iter, converged, history.data)
+
+    def _record(self, history, factors, stationarity, n_iter, parts=None):
+        """Append an iterate to the history (user's units); returns whether to stop."""
+        parts = self.pb.objective(*factors) if parts is None else parts
+        self.values.append(parts["objective"])
+        self.classifier_part = parts["logistic"] + parts["penalty"]
+        snapshot = lambda: {key: list(values) for key, values in history.data.items()}  # noqa: E731
+        lazy = LazyFactors(lambda: self._result(factors, n_iter, False, snapshot()))
+        return history.append(self.pb.in_user_units(parts), stationarity, lazy)
 
     def _initial_point(self, init):
         """Truncated SVD of X (absolute values when nonnegative); zero classifier."""
-        pb, xp = self.pb, self.xp
+        pb, xp, state = self.pb, self.xp, self.state
         r, d = pb.n_components, pb.n_scores
         projector = make_projector(pb.X.T, r, "auto", xp, self.rng)
         basis = projector.project(pb.zeros(pb.n_features, 0), 0.0)
-        self.lam_X = pb.curvature * float(xp.max(pb.w)) * float(basis.s[0]) ** 2
-        self.curv_w = pb.curvature * float(xp.max(pb.w))
-        if isinstance(init, str):
-            if init != "random":
-                raise ValueError(f"init must be None, 'random' or an SDLResult, got {init!r}.")
-            W = self.rng.standard_normal((pb.n_features, r))
-            W = pb.asarray(np.abs(W) if self.nonnegative else W)
-            W = W / xp.sqrt(xp.sum(W * W, axis=0))[None, :]
-            C, _ = self._ls_block(pb.zeros(pb.n_samples, r), W.T @ W, pb.dense(pb.X @ W))
-            gamma = None if pb.X_aux is None else pb.asarray(self.rng.standard_normal((pb.n_aux, d)))
-            return W, C, pb.asarray(self.rng.standard_normal((r, d))), gamma, pb.asarray(self.rng.standard_normal(d))
-        if init is not None:
-            s = init.state
-            if "W" not in s or tuple(s["W"].shape) != (pb.n_features, r) or tuple(s["C"].shape) != (pb.n_samples, r):
-                raise ValueError("init must be a BCD result on data of the same shape and n_components.")
-            return s["W"], s["C"], s["beta"], s["gamma"], s["intercept"]
-        W = basis.U
-        C = pb.dense(pb.X @ W)
-        if self.nonnegative:
-            W, C = xp.abs(W), xp.abs(C)
+        state.data_curvature = pb.curvature * float(xp.max(pb.w)) * float(basis.s[0]) ** 2
         gamma = None if pb.X_aux is None else pb.zeros(pb.n_aux, d)
+        if isinstance(init, str):  # 'random' (validated)
+            W = self.rng.standard_normal((pb.n_features, r))
+            W = pb.asarray(np.abs(W) if state.nonnegative else W)
+            W = W / xp.sqrt(xp.sum(W * W, axis=0))[None, :]
+            gamma = None if pb.X_aux is None else pb.asarray(self.rng.standard_normal((pb.n_aux, d)))
+            beta, b = pb.asarray(self.rng.standard_normal((r, d))), pb.asarray(self.rng.standard_normal(d))
+            return W, self._codes_of(W), beta, gamma, b
+        if isinstance(init, SDLResult):
+            return self._warm_start(init)
+        if init is not None:  # an initial dictionary
+            W = as_matrix(init, "init", xp)
+            if tuple(W.shape) != (r, pb.n_features):
+                raise ValueError(f"init as a dictionary must have shape (n_components, n_features) = "
+                                 f"({r}, {pb.n_features}), got {tuple(W.shape)}.")
+            _check_init(W, state.nonnegative, xp)
+            W = pb.asarray(W).T
+            norms = xp.sqrt(xp.sum(W * W, axis=0))
+            W = W / xp.where(norms > 0, norms, xp.ones_like(norms))[None, :]
+            return W, self._codes_of(W), pb.zeros(r, d), gamma, initial_intercept(pb)
+        W = basis.U
+        C = pb.X @ W
+        if state.nonnegative:
+            W, C = xp.abs(W), xp.abs(C)
         return W, C, pb.zeros(r, d), gamma, initial_intercept(pb)
 
-    def _balance(self, W, C, beta):
+    def _codes_of(self, W):
+        """Least-squares codes on ``W`` (nonnegative ones when asked)."""
+        pb = self.pb
+        return least_squares_block(pb, self.state, pb.zeros(pb.n_samples, W.shape[1]), W.T @ W, pb.X @ W)[0]
+
+    def _warm_start(self, init):
+        """The factors of a previous BCD result, in this problem's units."""
+        pb = self.pb
+        s, gamma = warm_start(init, pb, "bcd", "W")
+        r = pb.n_components
+        if tuple(s["W"].shape) != (pb.n_features, r) or tuple(s["C"].shape) != (pb.n_samples, r):
+            raise ValueError("init must be a BCD result on data of the same shape and n_components.")
+        ratio = s["scales"].data / pb.scales.data  # codes scale as sigma, beta as 1 / sigma
+        return s["W"], s["C"] * ratio, s["beta"] / ratio, gamma, s["intercept"]
+
+    def _balance(self, W, C, beta, gamma, b):
         """Unit-norm atoms; codes and coefficients absorb the scale (objective unchanged)."""
         xp = self.xp
         norms = xp.sqrt(xp.sum(W * W, axis=0))
@@ -395,17 +504,24 @@ class _BCD:
         scale = xp.where(norms > 1e-8 * xp.max(norms), norms, xp.ones_like(norms))
         W, C = W / scale[None, :], C * scale[None, :]
         beta = beta * scale[:, None] if self.pb.mode == "filter" else beta / scale[:, None]
-        return W, C, beta
+        return W, C, beta, gamma, b
 
-    def _record(self, W, C, beta, gamma, b, stationarity):
+    def _result(self, factors, n_iter, converged, history):
         pb = self.pb
-        parts = sdl_objective(
-            pb.X, pb.Y, pb.w, pb.X_aux, W, C, beta, gamma, b, xi=pb.xi, alpha=pb.alpha,
-            mode=pb.mode, xp=self.xp, sq_norm_X=pb.sq_norm_X,
+        W, C, beta, gamma, b = factors
+        W, C, beta = sign_flip(W, (C, 1), (beta, 0))
+        state = {"W": W, "C": C, "beta": beta, "gamma": gamma, "intercept": b, "scales": pb.scales}
+        W, C, beta, gamma, b = pb.to_user(W, C, beta, gamma, b)
+        return SDLResult(
+            components=W.T, codes=C, coef=beta.T,
+            aux_coef=pb.zeros(pb.n_scores, 0) if gamma is None else gamma.T, intercept=b,
+            classes=pb.classes, history=history, n_iter=n_iter,
+            converged=converged, solver="bcd", mode=pb.mode, state=state,
         )
-        self.history.append(parts, stationarity)
 
-    def _drop_last(self):
-        for values in self.history.data.values():
-            values.pop()
 
+def _check_init(W, nonnegative, xp):
+    if not bool(xp.all(xp.isfinite(W))):
+        raise ValueError("init contains NaN or infinity.")
+    if nonnegative and bool(xp.any(W < 0)):
+        raise ValueError("init has negative entries, but nonnegative=True needs a nonnegative dictionary.")

@@ -9,8 +9,10 @@ import math
 
 import scipy.sparse as sp
 
+from ._data import max_abs, times_power_of_two
 
-def encode(X, W, xp, *, nonnegative=False, max_iter=200, tol=1e-6):
+
+def encode(X, W, xp, *, nonnegative=False, max_iter=200, tol=1e-6, scale=1.0):
     """Codes ``C`` minimising ``||X - C W^T||_F^2`` row by row (``C >= 0`` if ``nonnegative``).
 
     Parameters
@@ -24,22 +26,32 @@ def encode(X, W, xp, *, nonnegative=False, max_iter=200, tol=1e-6):
     max_iter : int, default=200
         FISTA iterations at most (nonnegative case).
     tol : float, default=1e-6
-        A sample stops when its code moves less than ``tol`` times its norm.
+        A sample stops when its code moves less than ``tol`` times its norm (or than ``tol``
+        times ``1e-12`` of the largest entry of ``X W``).
+    scale : float, default=1.0
+        A power of two: return the codes of ``X / scale`` (exact), computed without forming
+        ``X W`` at the scale of ``X`` (which could overflow for data near the float range).
 
     Returns
     -------
     C : array of shape (n, r)
     """
-    XW = X @ W
+    k = math.frexp(scale)[1] - 1
+    # large X: scale the thin W down before the product; small X: scale the product up
+    XW = X @ (times_power_of_two(W, -k, xp) if k > 0 else W)
     if sp.issparse(X):
         XW = xp.asarray(XW)
+    if k < 0:
+        XW = times_power_of_two(XW, -k, xp)
     gram = W.T @ W
-    r = gram.shape[0]
-    eye = xp.eye(r, dtype=gram.dtype, device=gram.device)
     if not nonnegative:
-        ridge = 1e-12 * max(float(xp.linalg.trace(gram)), 1e-300)
-        return xp.linalg.solve(gram + ridge * eye, XW.T).T
-    step = 1.0 / max(float(xp.max(xp.linalg.eigvalsh(gram))), 1e-300)
+        return ridge_solve(gram, XW, xp)
+    floor = 16.0 * float(xp.finfo(gram.dtype).smallest_normal)  # its inverse is a finite float of the dtype
+    step = 1.0 / max(float(xp.max(xp.linalg.eigvalsh(gram))), floor)
+    # the iterations run on X / 2**k with entries of order one (exact; the codes scale back):
+    # squared norms neither overflow nor underflow and the stopping rule's floor is relative
+    shift = math.frexp(max_abs(XW, xp))[1]
+    XW = times_power_of_two(XW, -shift, xp)
     C = step * xp.clip(XW, 0.0, None)
     Z, t = C, 1.0
     active = xp.ones((C.shape[0],), dtype=xp.bool, device=C.device)
@@ -55,4 +67,15 @@ def encode(X, W, xp, *, nonnegative=False, max_iter=200, tol=1e-6):
         t = t_new
         if not bool(xp.any(active)):
             break
-    return C
+    return times_power_of_two(C, shift, xp)
+
+
+def ridge_solve(gram, B, xp):
+    """``B (gram + eps I)^-1`` for a symmetric positive semi-definite ``gram``: least squares
+    with a ridge just large enough to keep the solve regular (``1e-12`` of the trace, or ten
+    units of rounding of the dtype; a positive floor for a zero ``gram``)."""
+    finfo = xp.finfo(gram.dtype)
+    relative = max(1e-12, 10.0 * float(finfo.eps))
+    ridge = max(relative * float(xp.linalg.trace(gram)), 16.0 * float(finfo.smallest_normal))
+    eye = xp.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
+    return xp.linalg.solve(gram + ridge * eye, B.T).T

@@ -1,54 +1,80 @@
 """A small ridge logistic regression solved by Newton-CG: the classifier block of the solvers.
 
 Given a design ``D = [features, X_aux, 1]`` (n, r + q + 1) with few columns, minimise over
-``V = [beta; gamma; b]``::
+``V = [beta; gamma; b]`` (in the solvers' coordinates, see :mod:`sdlearn._problem`)::
 
-    sum_i w_i l(y_i, D_i V) + alpha/2 (beta^T Q beta + ||gamma||^2)
+    sum_i w_i l(y_i, D_i V R) + 1/2 (main tr(beta^T Q beta) + sum_j aux_j ||gamma_j||^2)
 
-BCD uses it for its classifier block; LPGD uses it to refit the classifier inside the current
-rank-r subspace after each projection. Only Hessian-vector products are formed, so the cost of
-a Newton step is a few products with the thin design, for any number of classes.
+with ``R`` the problem's score map. BCD uses it for its classifier block; LPGD uses it to refit
+the classifier inside the current rank-r subspace after each projection. Only Hessian-vector
+products are formed, so the cost of a Newton step is a few products with the thin design, for
+any number of classes.
 """
 
 import math
 
 from ._objective import class_probabilities, logistic_loss_grad
-from ._problem import top_eigenvalue
+
+_ARMIJO_HALVINGS = 34  # the line search gives up below a step of 1e-10
+_MAX_STRETCH = 1e4  # longest Newton step relative to 1 + the size of the point
+_MAX_CG_STEP = 1e30  # a conjugate-gradient step this long means zero curvature: stop there
 
 
 class LogisticBlock:
-    """Ridge multinomial logistic regression on a small design matrix (BCD's classifier block)."""
+    """Ridge multinomial logistic regression on a small design matrix (the classifier block).
 
-    def __init__(self, design, Q, r, q, problem, xp):
+    Parameters
+    ----------
+    design : array of shape (n, r + q + 1)
+        ``[features, X_aux, 1]``.
+    Q : array of shape (r, r)
+        Metric of the ridge on ``beta`` (``W^T W``, ``C^T C`` or the identity).
+    r, q : int
+        Numbers of feature and covariate columns.
+    problem : Problem
+        Labels, weights, ridge weights and score map.
+    """
+
+    def __init__(self, design, Q, r, q, problem):
         self.design, self.Q, self.r, self.q = design, Q, r, q
-        self.pb, self.xp = problem, xp
+        self.pb, self.xp = problem, problem.xp
+        self.positive_weights = float(problem.xp.min(problem.w)) > 0
 
     def ridge(self, V):
-        """``d/dV`` of ``1/2 (beta^T Q beta + ||gamma||^2)``: the intercept row is free."""
-        xp, r, q = self.xp, self.r, self.q
-        return xp.concat([self.Q @ V[:r, :], V[r:r + q, :], xp.zeros_like(V[-1:, :])], axis=0)
+        """Gradient of the penalty at ``V`` (it is quadratic): the intercept row is free."""
+        xp, r, q, ridge = self.xp, self.r, self.q, self.pb.ridge
+        parts = [ridge.main * (self.Q @ V[:r, :])]
+        if q:
+            aux = ridge.aux * V[r:r + q, :] if isinstance(ridge.aux, float) else ridge.aux[:, None] * V[r:r + q, :]
+            parts.append(aux)
+        parts.append(xp.zeros_like(V[-1:, :]))
+        return xp.concat(parts, axis=0)
+
+    def _contrast(self, V):
+        """``V R``: the score map applied on the small side (``design @ (V R)`` costs no more
+        than ``design @ V``; ``(design @ V) R`` would add an ``n x d x d`` product)."""
+        return V if self.pb.score_map is None else V @ self.pb.score_map
 
     def evaluate(self, V):
-        """Value, gradient and class probabilities at ``V``."""
+        """Value, gradient and contrast probabilities at ``V``."""
         pb, xp = self.pb, self.xp
-        S = self.design @ V
+        S = self.design @ self._contrast(V)  # contrast scores
         loss, G = logistic_loss_grad(S, pb.Y, pb.w, xp)
         R = self.ridge(V)
-        value = loss + 0.5 * pb.alpha * float(xp.sum(V * R))
-        P = (G / pb.w[:, None]) + pb.Y if float(xp.min(pb.w)) > 0 else class_probabilities(S, xp)[0]
-        return value, self.design.T @ G + pb.alpha * R, P
+        value = loss + 0.5 * float(xp.sum(V * R))
+        if self.positive_weights:  # probabilities from the gradient, without another exp
+            P = G / pb.w[:, None] + pb.Y
+        else:
+            P = class_probabilities(S, xp)[0]
+        return value, self._contrast(self.design.T @ G) + R, P
 
     def hessian_product(self, P, D):
-        """Hessian times direction ``D``: per sample ``(diag(p) - p p^T) s`` with ``s = z^T D``."""
+        """Hessian times direction ``D``: per sample ``(diag(p) - p p^T) s`` with ``s = z^T D R``
+        on the contrasts, mapped back by ``R`` (symmetric)."""
         pb, xp = self.pb, self.xp
-        M = P * (self.design @ D)
-        curvature = M - P * xp.sum(M, axis=1, keepdims=True)
-        return self.design.T @ (pb.w[:, None] * curvature) + pb.alpha * self.ridge(D)
-
-    def lipschitz(self):
-        pb, xp = self.pb, self.xp
-        bound = pb.curvature * top_eigenvalue(self.design.T @ (pb.w[:, None] * self.design), xp)
-        return bound + pb.alpha * max(top_eigenvalue(self.Q, xp), 1.0)
+        M = P * (self.design @ self._contrast(D))
+        curvature = pb.w[:, None] * (M - P * xp.sum(M, axis=1, keepdims=True))
+        return self._contrast(self.design.T @ curvature) + self.ridge(D)
 
     def newton(self, V, steps):
         """Truncated Newton-CG with Armijo backtracking (monotone). Returns the new point
@@ -58,18 +84,26 @@ class LogisticBlock:
         first = math.sqrt(float(xp.sum(grad * grad)))
         for _ in range(steps):
             gnorm = math.sqrt(float(xp.sum(grad * grad)))
-            if gnorm <= 1e-12 * max(1.0, abs(value)):
+            if not gnorm > 1e-12 * max(1.0, abs(value)):  # stationary (or not finite)
                 break
             direction = self._conjugate_gradient(P, grad, gnorm)
+            # a Newton direction along a flat (separable) direction can be astronomically long:
+            # no useful step moves the point by more than 1e4 times its size
+            size = math.sqrt(float(xp.sum(direction * direction)))
+            cap = _MAX_STRETCH * (1.0 + math.sqrt(float(xp.sum(V * V))))
+            if size > cap:
+                direction = direction * (cap / size)
             slope = float(xp.sum(grad * direction))
-            t = 1.0
-            while t > 1e-10:
-                candidate = V + t * direction
-                new_value = self.evaluate(candidate)[0]
-                if new_value <= value + 1e-4 * t * slope:
+            if not (slope < 0 and math.isfinite(slope)):
+                break
+            t, candidate = 1.0, None
+            for _ in range(_ARMIJO_HALVINGS):
+                trial = V + t * direction
+                if self.evaluate(trial)[0] <= value + 1e-4 * t * slope:
+                    candidate = trial
                     break
                 t *= 0.5
-            else:
+            if candidate is None:
                 break
             V = candidate
             value, grad, P = self.evaluate(V)
@@ -86,9 +120,11 @@ class LogisticBlock:
         for _ in range(max_iter):
             Hp = self.hessian_product(P, p)
             curvature = float(xp.sum(p * Hp))
-            if curvature <= 0:
+            if not curvature > 0:
                 break
             step = rs / curvature
+            if not step * math.sqrt(float(xp.sum(p * p))) < _MAX_CG_STEP:  # flat direction: stop
+                break
             d = d + step * p
             residual = residual - step * Hp
             rs_new = float(xp.sum(residual * residual))

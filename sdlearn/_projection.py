@@ -20,9 +20,8 @@ reconstruction error ``||A - U U^T A||^2 = ||A||^2 - tr(quad(b, b))`` without th
 from dataclasses import dataclass
 from typing import Any
 
-import scipy.sparse as sp
-
 from ._backend import device_of
+from ._data import DataMatrix
 
 
 @dataclass
@@ -54,8 +53,17 @@ def _top_eigh(G, r, xp):
     return xp.sqrt(xp.clip(evals, 0.0, None)), evecs
 
 
-def _dense(product, xp):
-    return xp.asarray(product.toarray() if sp.issparse(product) else product)
+def _weights(c):
+    """``(a, b)`` with ``[a A, b T]`` proportional to ``[A, c T]`` and both at most one: the
+    same left singular subspace (singular values divided by ``a``), and no overflow however
+    large ``c`` is. ``(1, c)`` for ``c <= 1``."""
+    return (1.0, c) if c <= 1.0 else (1.0 / c, 1.0)
+
+
+def as_operator(A, xp):
+    """``A`` as a :class:`~sdlearn._data.DataMatrix` (the projectors read it only through
+    products and Gram matrices)."""
+    return A if isinstance(A, DataMatrix) else DataMatrix(A, xp)
 
 
 class GramProjector:
@@ -69,28 +77,30 @@ class GramProjector:
     exact = True
 
     def __init__(self, A, r, xp):
+        A = as_operator(A, xp)
         self.A, self.r, self.xp = A, r, xp
         m, k = A.shape
         self.side = "left" if m <= k else "right"
-        self.G = _dense(A @ A.T if self.side == "left" else A.T @ A, xp)
+        self.G = A.gram() if self.side == "left" else A.T.gram()
 
     def project(self, T, c, warm=None):
         """Exact projection of ``[A, c T]`` (``warm`` is accepted and ignored)."""
         xp, A, r = self.xp, self.A, self.r
+        a, b = _weights(c)
         if self.side == "left":
-            s, U = _top_eigh(self.G + (c * c) * (T @ T.T), r, xp)
-            return Basis(U, s)
-        B = _dense(A.T @ T, xp)
-        top = xp.concat([self.G, c * B], axis=1)
-        bottom = xp.concat([c * B.T, (c * c) * (T.T @ T)], axis=1)
+            s, U = _top_eigh((a * a) * self.G + (b * b) * (T @ T.T), r, xp)
+            return Basis(U, s / a)
+        B = A.T @ T
+        top = xp.concat([(a * a) * self.G, (a * b) * B], axis=1)
+        bottom = xp.concat([(a * b) * B.T, (b * b) * (T.T @ T)], axis=1)
         s, V = _top_eigh(xp.concat([top, bottom], axis=0), r, xp)
         k = self.G.shape[0]
         Va, Vt = V[:k, :], V[k:, :]
         # directions with zero singular value (rank-deficient data) are dropped, not blown up
         inv_s = xp.where(s > s[0] * 1e-10, 1.0 / xp.where(s > 0, s, 1.0), 0.0)
-        U = (_dense(A @ Va, xp) + c * (T @ Vt)) * inv_s[None, :]
-        E = (self.G @ Va + c * (B @ Vt)) * inv_s[None, :]
-        return Basis(U, s, E)
+        U = (a * (A @ Va) + b * (T @ Vt)) * inv_s[None, :]
+        E = (a * (self.G @ Va) + b * (B @ Vt)) * inv_s[None, :]
+        return Basis(U, s / a, E)
 
     def quad(self, b1, b2):
         if self.side == "left":
@@ -157,6 +167,7 @@ class SubspaceProjector:
     exact = False
 
     def __init__(self, A, r, xp, random_state, oversample=10, n_power_init=2):
+        A = as_operator(A, xp)
         self.A, self.r, self.xp = A, r, xp
         self.rng = random_state
         self.width = min(r + oversample, min(A.shape))
@@ -166,29 +177,31 @@ class SubspaceProjector:
     def project(self, T, c, warm=None):
         """Rank-r basis of ``[A, c T]``, warm-started from ``warm`` (default: the last call)."""
         xp, A, r = self.xp, self.A, self.r
+        a, b = _weights(c)
         warm = self.last if warm is None else warm
         if warm is None:
             start = self.rng.standard_normal((A.shape[0], self.width))
             Q = xp.asarray(start, dtype=T.dtype, device=device_of(T))
-            AtQ = _dense(A.T @ Q, xp)
+            AtQ = A.T @ Q
             for _ in range(self.n_power_init):
                 # Householder QR keeps the full width even for rank-deficient data (first call only)
-                Q, _ = xp.linalg.qr(_dense(A @ AtQ, xp) + (c * c) * (T @ (T.T @ Q)))
-                AtQ = _dense(A.T @ Q, xp)
+                Q, _ = xp.linalg.qr((a * a) * (A @ AtQ) + (b * b) * (T @ (T.T @ Q)))
+                AtQ = A.T @ Q
             known = 0  # no columns of Q came from a previous subspace
         else:
             if warm.AAtQ is None:
-                warm.AAtQ = _dense(A @ warm.AtQ, xp)
+                warm.AAtQ = A @ warm.AtQ
             Q, AtQ = warm.U, warm.E
             if warm.P is not None:
                 P, AtP = _orthonormalize(warm.P, warm.AtP, (Q, AtQ), xp, rtol=1e-10)
                 Q, AtQ = xp.concat([Q, P], axis=1), xp.concat([AtQ, AtP], axis=1)
-            Z, _ = _orthonormalize(warm.AAtQ + (c * c) * (T @ (T.T @ warm.Q)), None, (Q, None), xp)
-            Q, AtQ = xp.concat([Q, Z], axis=1), xp.concat([AtQ, _dense(A.T @ Z, xp)], axis=1)
+            Z, _ = _orthonormalize((a * a) * warm.AAtQ + (b * b) * (T @ (T.T @ warm.Q)), None, (Q, None), xp)
+            Q, AtQ = xp.concat([Q, Z], axis=1), xp.concat([AtQ, A.T @ Z], axis=1)
             known = r
         # Rayleigh-Ritz on the search space; keep the top `width` Ritz vectors for the next call
         TtQ = T.T @ Q
-        s, V = _top_eigh(AtQ.T @ AtQ + (c * c) * (TtQ.T @ TtQ), min(self.width, Q.shape[1]), xp)
+        s, V = _top_eigh((a * a) * (AtQ.T @ AtQ) + (b * b) * (TtQ.T @ TtQ), min(self.width, Q.shape[1]), xp)
+        s = s / a
         P, AtP = None, None
         if known:  # the search direction: what the Ritz vectors gained from outside span(U)
             P, AtP = Q[:, known:] @ V[known:, :r], AtQ[:, known:] @ V[known:, :r]
@@ -209,12 +222,18 @@ def make_projector(A, r, method, xp, random_state, oversample=10):
     ``s <= 4 (r + oversample)``, where the eigenproblem is the cheaper of the two.
     """
     if method == "auto":
-        method = "gram" if min(A.shape) <= 4 * (r + oversample) else "subspace"
+        method = auto_projection(A.shape, r, oversample)
     if method == "gram":
         return GramProjector(A, r, xp)
     if method == "subspace":
         return SubspaceProjector(A, r, xp, random_state, oversample=oversample)
     raise ValueError(f"projection must be 'auto', 'gram' or 'subspace', got {method!r}.")
+
+
+def auto_projection(shape, r, oversample=10):
+    """What ``projection='auto'`` picks for ``A`` of this shape: 'gram' when the eigenproblem
+    of its smaller side is the cheaper of the two, 'subspace' otherwise."""
+    return "gram" if min(shape) <= 4 * (r + oversample) else "subspace"
 
 
 def change_energy(projector, new, old):

@@ -1,7 +1,8 @@
 """SDLClassifier: the scikit-learn estimator over the LPGD and BCD solver functions."""
 
+import math
 import time
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
@@ -17,8 +18,11 @@ from sklearn.utils.validation import check_is_fitted, check_non_negative, valida
 from ._backend import check_same_namespace, device_of, get_namespace, is_numpy_namespace, to_numpy
 from ._bcd import bcd
 from ._coding import encode
+from ._data import times_power_of_two
+from ._history import KEYS
 from ._lpgd import lpgd
-from ._objective import full_probabilities
+from ._objective import class_scores, full_probabilities
+from ._params import BCD, COMMON, LPGD
 from ._stream import StreamState
 
 
@@ -38,7 +42,14 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
     where ``l`` is the multinomial logistic loss with the first class as baseline (the sigmoid
     loss for two classes), ``w_i`` are class weights and the penalty is a ridge
     ``alpha / 2 (||W beta||^2 + ||gamma||^2)`` (filter) or
-    ``alpha / 2 (||H beta||^2 / n + ||gamma||^2)`` (feature).
+    ``alpha / 2 (||H beta||^2 / n + ||gamma||^2)`` (feature). For three classes or more the
+    ridge is that of the symmetric multinomial parameterization, ``||V||^2`` replaced by
+    ``tr(V (I - 1 1^T / K) V^T)`` on the contrasts ``V``: the fit does not depend on the order
+    of the labels (relabelling the classes only permutes the columns of ``predict_proba``).
+
+    The solvers work on an internally rescaled problem with the same minimiser, so the units of
+    ``X`` and of the covariates do not matter (data of order 1e-300 or 1e300 is fitted like
+    data of order one), and they never return a model with a non-finite parameter.
 
     Two solvers: ``'lpgd'`` (low-rank projected gradient on the lifted convex formulation;
     converges exponentially to the global minimum under the paper's conditions, the default)
@@ -60,8 +71,8 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         Weight of the reconstruction error (``1 / (2 sigma^2)`` for Gaussian noise of variance
         ``sigma^2``). Small values favour classification, large ones reconstruction.
     alpha : float, default=1.0
-        Ridge penalty of the classifier (``alpha = 1`` matches ``LogisticRegression(C=1)``
-        in filter mode).
+        Ridge penalty of the classifier (in filter mode with full rank, ``alpha = 1`` matches
+        ``LogisticRegression(C=1)``, binary or multinomial).
     nonnegative : bool, default=False
         Nonnegative dictionary and codes (supervised NMF, e.g. topics of word counts).
         Needs ``solver='bcd'`` and nonnegative ``X``.
@@ -100,7 +111,13 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
     warm_start : bool, default=False
         Start from the previous solution when refitting on data of the same shape.
     verbose : int, default=0
-        Print the objective every 10 iterations (1) or every iteration (2).
+        1 shows a progress bar with the objective (tqdm, when installed; otherwise a line
+        every 10 iterations), 2 prints a line per iteration.
+    callback : callable, default=None
+        ``callback(iteration, factors, entry)`` is called for the starting point (iteration 0)
+        and after every iteration of ``fit``, with the current factors (the attributes of an
+        :class:`SDLResult`, built only when read) and the iteration's values of ``history_``;
+        returning ``True`` stops the fit.
 
     Attributes
     ----------
@@ -153,25 +170,15 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
     """
 
     _parameter_constraints = {
+        **COMMON,
+        "projection": LPGD["projection"],
+        **BCD,
         "n_components": [Interval(Integral, 1, None, closed="left"), None],
-        "mode": [StrOptions({"filter", "feature"})],
         "solver": [StrOptions({"lpgd", "bcd"})],
-        "xi": [Interval(Real, 0, None, closed="neither")],
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "nonnegative": ["boolean"],
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "aux_features": ["array-like", None],
-        "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "step_size": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
-        "projection": [StrOptions({"auto", "gram", "subspace"})],
-        "block_max_iter": [Interval(Integral, 1, None, closed="left")],
-        "radius": [Interval(Real, 0, None, closed="neither"), None],
-        "radius_decay": [Interval(Real, 0, None, closed="left")],
         "transform_max_iter": [Interval(Integral, 1, None, closed="left")],
-        "random_state": ["random_state"],
         "warm_start": ["boolean"],
-        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -196,6 +203,7 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         random_state=None,
         warm_start=False,
         verbose=0,
+        callback=None,
     ):
         self.n_components = n_components
         self.mode = mode
@@ -216,6 +224,7 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         self.random_state = random_state
         self.warm_start = warm_start
         self.verbose = verbose
+        self.callback = callback
 
     # -- fitting ------------------------------------------------------------------------------
     def fit(self, X, y, X_aux=None):
@@ -265,6 +274,7 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
             n_components=r, mode=self.mode, X_aux=X_all_aux, sample_weight=sample_weight,
             xi=self.xi, alpha=self.alpha, max_iter=self.max_iter, tol=self.tol,
             step_size=self.step_size, init=init, random_state=self.random_state, verbose=self.verbose,
+            callback=self.callback,
         )
         if self.solver == "lpgd":
             result = lpgd(X_main, y, projection=self.projection, **common)
@@ -274,6 +284,7 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
                 radius=self.radius, radius_decay=self.radius_decay, **common,
             )
         self._result = result
+        self._data_scale = result.state["scales"].data
         self.__dict__.pop("_stream", None)  # a full fit forgets any partial_fit stream
         self.components_ = result.components
         self.coef_ = result.coef
@@ -345,7 +356,7 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
             self.n_aux_ = 0 if aux is None else aux.shape[1]
             self.n_components_ = r
             self.classes_ = labels
-            self.history_ = {key: [] for key in ("objective", "logistic", "reconstruction", "penalty", "stationarity", "time")}
+            self.history_ = {key: [] for key in KEYS}
             self._stream = StreamState(
                 labels, p, self.n_aux_, r, xi=self.xi, alpha=self.alpha, nonnegative=self.nonnegative,
                 block_max_iter=self.block_max_iter, random_state=self.random_state,
@@ -356,18 +367,17 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
             check_non_negative(X_main, "SDLClassifier with nonnegative=True (X)")
         sample_weight = None if self.class_weight is None else compute_sample_weight(self.class_weight, y)
         start = time.perf_counter()
-        loss, recon = self._stream.update(X_main, y, aux, sample_weight)
-        stream = self._stream
-        beta, gamma, b = stream._split(stream.V)
-        self.components_ = stream.W.T.copy()
-        self.coef_ = beta.T.copy()
-        self.aux_coef_ = (gamma.T if gamma is not None else np.zeros((stream.d, 0))).copy()
-        self.intercept_ = b.copy()
-        self.n_iter_ = stream.n_batches
-        for key, value in (("objective", loss + recon), ("logistic", loss), ("reconstruction", recon),
-                           ("penalty", float("nan")), ("stationarity", float("nan")),
-                           ("time", time.perf_counter() - start)):
-            self.history_[key].append(value)
+        parts = self._stream.update(X_main, y, aux, sample_weight)
+        W, beta, gamma, b = self._stream.factors()
+        self._data_scale = self._stream.scales.data
+        self.components_ = W.T
+        self.coef_ = beta.T
+        self.aux_coef_ = gamma.T if gamma is not None else np.zeros((len(self.classes_) - 1, 0))
+        self.intercept_ = b
+        self.n_iter_ = self._stream.n_batches
+        parts.update(stationarity=float("nan"), time=time.perf_counter() - start)
+        for key in KEYS:
+            self.history_[key].append(float(parts[key]))
         return self
 
     def _warm_start_init(self, main_shape, X_aux):
@@ -452,16 +462,23 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         xp = get_namespace(self.components_)
         dtype = X_main.dtype
         W = xp.astype(self.components_, dtype).T
-        features = X_main @ W if self.mode == "filter" else self._encode(X_main, W, xp)
-        if sp.issparse(X_main):
-            features = xp.asarray(features)
-        scores = features @ xp.astype(self.coef_, dtype).T + xp.astype(self.intercept_, dtype)
-        if aux is not None:
-            scores = scores + aux @ xp.astype(self.aux_coef_, dtype).T
-        return scores
+        beta = xp.astype(self.coef_, dtype).T
+        codes = None
+        if self.mode == "feature":
+            # codes of X / scale and coefficients times scale (exact): no overflow near the float range
+            codes = self._encode(X_main, W, xp)
+            beta = times_power_of_two(beta, _exponent(self._scale()), xp)
+        gamma = None if aux is None else xp.astype(self.aux_coef_, dtype).T
+        return class_scores(X_main, aux, W, codes, beta, gamma, xp.astype(self.intercept_, dtype), self.mode, xp)
+
+    def _scale(self):
+        """The power of two by which the solvers divided X in fit (1 for older models)."""
+        return getattr(self, "_data_scale", 1.0)
 
     def _encode(self, X_main, W, xp):
-        return encode(X_main, W, xp, nonnegative=self.nonnegative, max_iter=self.transform_max_iter)
+        """Codes of ``X_main / scale`` (see :meth:`_scale`)."""
+        return encode(X_main, W, xp, nonnegative=self.nonnegative, max_iter=self.transform_max_iter,
+                      scale=self._scale())
 
     def _full_scores(self, X, X_aux, method):
         """Scores of all classes, the baseline's being 0."""
@@ -593,7 +610,9 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         xp = get_namespace(X)
         X = validate_data(self, X, accept_sparse=("csr", "csc"), dtype=(xp.float64, xp.float32), reset=False)
         X_main = self._main(X, xp)
-        return self._encode(X_main, xp.astype(self.components_, X_main.dtype).T, get_namespace(self.components_))
+        xp = get_namespace(self.components_)
+        codes = self._encode(X_main, xp.astype(self.components_, X_main.dtype).T, xp)
+        return times_power_of_two(codes, _exponent(self._scale()), xp)
 
     def inverse_transform(self, X):
         """Reconstruct the main features from codes.
@@ -628,6 +647,10 @@ class SDLClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transforme
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.array_api_support = True
         return tags
+
+
+def _exponent(power_of_two):
+    return math.frexp(power_of_two)[1] - 1
 
 
 def _columns(X, indices, xp):

@@ -1,8 +1,8 @@
 """Streaming (mini-batch) SDL in feature mode: the state behind ``SDLClassifier.partial_fit``.
 
 Each batch is seen once. Its codes are computed on the current dictionary (least squares, then
-a few supervised projected-gradient steps, as in BCD's code block), and two surrogates of the
-objective over every sample seen so far are updated:
+BCD's code step, :func:`sdlearn._bcd.update_codes`), and two surrogates of the objective over
+every sample seen so far are updated:
 
 * reconstruction, as in Mairal et al.'s online dictionary learning: the statistics
   ``A = sum C^T C`` and ``B = sum X^T C`` give ``sum ||x - W c||^2 = tr(W^T W A) - 2 tr(W^T B)
@@ -14,29 +14,44 @@ objective over every sample seen so far are updated:
 
 Only feature mode streams: its codes belong to single samples, so a batch is self-contained.
 In filter mode the dictionary step reads the whole ``X`` through the classifier, which a
-stream cannot revisit. The state is NumPy (the streaming path targets data larger than memory
-on the host).
+stream cannot revisit. The statistics live in the units of the rescaled problem of the first
+batch (:mod:`sdlearn._problem`; every later batch is rescaled the same way), on the host
+(the streaming path targets data larger than memory).
 """
+
+import math
 
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._bcd import _BCD
+from ._bcd import BlockState, update_codes
 from ._coding import encode
-from ._objective import class_probabilities
+from ._data import column_scales, data_scale
+from ._objective import class_probabilities, logistic_loss_grad
 from ._problem import initial_intercept, prepare_problem
 from ._projection import make_projector
 
 
+_MAX_LOG2_DRIFT = 64  # largest change of units between batches, in powers of two
+
+
 class StreamState:
-    """Sufficient statistics and current factors of a streamed SDL fit (internal)."""
+    """Sufficient statistics and current factors of a streamed SDL fit (internal).
+
+    Attributes
+    ----------
+    n_batches : int
+        Batches seen.
+    n_seen : int
+        Samples seen.
+    """
 
     def __init__(self, classes, n_features, n_aux, n_components, *, xi, alpha, nonnegative,
                  block_max_iter, random_state):
         self.classes = np.asarray(classes)
         self.r, self.q, self.d = n_components, n_aux, len(classes) - 1
         self.xi, self.alpha, self.nonnegative = xi, alpha, nonnegative
-        self.block_max_iter = block_max_iter
+        self.blocks = BlockState(nonnegative=nonnegative, n_steps=block_max_iter)
         self.rng = check_random_state(random_state)
         D = self.r + self.q + 1
         self.W = None
@@ -45,6 +60,8 @@ class StreamState:
         self.B = np.zeros((n_features, self.r))
         self.H = np.zeros((D * self.d, D * self.d))
         self.h = np.zeros(D * self.d)
+        self.scales = None
+        self.problem = None
         self.n_seen = 0
         self.n_batches = 0
 
@@ -52,32 +69,62 @@ class StreamState:
     def update(self, X, y, X_aux, sample_weight):
         """Fold one batch into the statistics and refit the dictionary and the classifier.
 
-        Returns the batch's objective terms (logistic loss at the coefficients before the
-        update, reconstruction error with the codes) for the history.
+        Returns
+        -------
+        parts : dict
+            The objective of the batch and its parts (user's units) at the updated model, with
+            the codes that :meth:`SDLClassifier.transform` gives.
         """
+        if self.scales is not None and not (np.any(self.A) or np.any(self.B)):
+            self.scales = None  # only zeros seen so far: this batch sets the units
+            self.blocks.curvature = {}
         pb = prepare_problem(
             X, y, X_aux=X_aux, sample_weight=sample_weight, mode="feature",
             n_components=min(self.r, X.shape[0], X.shape[1]), xi=self.xi, alpha=self.alpha,
-            classes=self.classes,
+            classes=self.classes, scales=self.scales,
         )
+        if self.scales is not None:
+            self._check_units(pb)
         pb.n_components = self.r
+        self.problem, self.scales = pb, pb.scales
         if self.W is None:
             self._initialise(pb)
         beta, gamma, b = self._split(self.V)
         codes = encode(pb.X, self.W, pb.xp, nonnegative=self.nonnegative)
-        solver = _BCD(pb, self.nonnegative, self.block_max_iter, self.rng, 0)
-        solver.curv_w = pb.curvature * float(np.max(pb.w))
-        codes, _ = solver.update_codes(self.W, codes, beta, gamma, b)
+        codes, _ = update_codes(pb, self.blocks, self.W, codes, beta, gamma, b)
 
         self.n_seen += pb.n_samples
         self.n_batches += 1
         self.A += codes.T @ codes
         self.B += np.asarray(pb.X.T @ codes)
         self._update_dictionary()
-        loss = self._update_classifier(pb, codes)
-        recon = self.xi * max(pb.sq_norm_X - 2.0 * float(np.sum(np.asarray(pb.X @ self.W) * codes))
-                              + float(np.sum((codes.T @ codes) * (self.W.T @ self.W))), 0.0)
-        return loss, recon
+        self._update_classifier(pb, codes)
+        beta, gamma, b = self._split(self.V)
+        fitted = encode(pb.X, self.W, pb.xp, nonnegative=self.nonnegative)
+        return pb.in_user_units(pb.objective(self.W, fitted, beta, gamma, b))
+
+    def _check_units(self, pb):
+        """Refuse a batch whose features or covariates are on another scale than the stream's
+        first batch by more than ``2^64`` (about 1e19): the statistics live in its units."""
+        xp = pb.xp
+        own, _ = data_scale(pb.X.X, xp)  # the batch as the DataMatrix holds it (raw, or already rescaled)
+        ratios = [("X", own * pb.X.factor)]
+        if pb.X_aux is not None:
+            ratios += [(f"X_aux column {j}", t) for j, t in enumerate(column_scales(pb.X_aux, xp))]
+        for name, ratio in ratios:
+            if ratio > 0 and abs(math.log2(ratio)) > _MAX_LOG2_DRIFT:
+                raise ValueError(
+                    f"the {name} entries of this batch are about {ratio:.0e} times those of the stream's first "
+                    "batch; partial_fit keeps the units of its first batch: standardise the features "
+                    "(e.g. with StandardScaler) before streaming."
+                )
+
+    def factors(self):
+        """Dictionary (atoms as columns), ``beta``, ``gamma`` (or ``None``) and the intercept,
+        in the user's units (copies)."""
+        beta, gamma, b = self._split(self.V)
+        W, _, beta, gamma, b = self.problem.to_user(self.W.copy(), None, beta, gamma, b)
+        return W, beta, gamma, b
 
     def _initialise(self, pb):
         """Atoms from the truncated SVD of the first batch (absolute values if nonnegative)."""
@@ -87,7 +134,8 @@ class StreamState:
         if r < self.r:  # a first batch smaller than r: fill the rest at random
             W = np.hstack([W, self.rng.standard_normal((pb.n_features, self.r - r))])
         W = np.abs(W) if self.nonnegative else W
-        self.W = W / np.linalg.norm(W, axis=0)
+        norms = np.linalg.norm(W, axis=0)
+        self.W = W / np.where(norms > 0, norms, 1.0)
         self.V[-1, :] = np.asarray(initial_intercept(pb))
 
     def _split(self, V):
@@ -98,7 +146,7 @@ class StreamState:
         """One pass of block coordinate descent over the atoms on the reconstruction surrogate."""
         W, A, B = self.W, self.A, self.B
         for k in range(self.r):
-            if A[k, k] <= 1e-12:
+            if not A[k, k] > 1e-12 * max(np.trace(A), 1e-300):
                 continue
             atom = W[:, k] + (B[:, k] - W @ A[:, k]) / A[k, k]
             if self.nonnegative:
@@ -110,24 +158,25 @@ class StreamState:
         n, d = pb.n_samples, self.d
         parts = [codes] + ([np.asarray(pb.X_aux)] if self.q else []) + [np.ones((n, 1))]
         Z = np.hstack(parts)
-        S = Z @ self.V
-        P, log_partition = class_probabilities(S, np)
+        R = np.eye(d) if pb.score_map is None else np.asarray(pb.score_map)
         w, Y = np.asarray(pb.w), np.asarray(pb.Y)
-        loss = float(np.sum(w * (log_partition - np.sum(S * Y, axis=1))))
-        gradient = (Z.T @ (w[:, None] * (P - Y))).ravel()
-        # Hessian of sum_i w_i l(y_i, z_i^T V) in vec(V) (row-major): z z^T (x) (diag p - p p^T)
+        _, G = logistic_loss_grad(Z @ self.V, Y, w, np, R)
+        gradient = (Z.T @ G).ravel()
+        P, _ = class_probabilities(Z @ self.V @ R, np)
+        # Hessian of sum_i w_i l(y_i, z_i^T V R) in vec(V) (row-major): z z^T (x) R (diag p - p p^T) R
         curvature = w[:, None, None] * (np.einsum("nj,jl->njl", P, np.eye(d)) - np.einsum("nj,nl->njl", P, P))
+        curvature = np.einsum("ij,njk,kl->nil", R, curvature, R)
         H_batch = np.einsum("ni,nk,njl->ijkl", Z, Z, curvature).reshape(Z.shape[1] * d, -1)
         self.H += H_batch
         self.h += H_batch @ self.V.ravel() - gradient
-        # the ridge alpha/2 (beta^T (C^T C / n) beta + ||gamma||^2), with C^T C / n ~ A / n_seen
+        # the ridge main/2 tr(beta^T (C^T C / n) beta) + aux/2 ||gamma||^2, with C^T C / n ~ A / n_seen
         penalty = np.zeros((Z.shape[1], Z.shape[1]))
-        penalty[:self.r, :self.r] = self.A / self.n_seen
-        penalty[self.r:self.r + self.q, self.r:self.r + self.q] = np.eye(self.q)
-        system = self.H + self.alpha * np.kron(penalty, np.eye(d))
+        penalty[:self.r, :self.r] = (pb.ridge.main * pb.n_samples) * self.A / self.n_seen
+        if self.q:
+            penalty[self.r:self.r + self.q, self.r:self.r + self.q] = np.diag(np.asarray(pb.ridge.aux))
+        system = self.H + np.kron(penalty, np.eye(d))
         system += 1e-10 * max(np.trace(system) / len(system), 1e-300) * np.eye(len(system))
         self.V = np.linalg.solve(system, self.h).reshape(Z.shape[1], d)
-        return loss
 
 
 def iter_batches(X, y, X_aux=None, *, batch_size=1000):

@@ -7,9 +7,9 @@ from hypothesis import strategies as st
 from sklearn.utils import check_random_state
 
 from sdlearn._backend import get_namespace
-from sdlearn._bcd import _BCD
+from sdlearn._bcd import BlockState, classifier_block, codes_gradient, dictionary_gradient, split_classifier
 from sdlearn._lpgd import _LPGD
-from sdlearn._objective import logistic_loss_grad, sdl_objective
+from sdlearn._objective import logistic_loss_grad
 from sdlearn._problem import prepare_problem
 from sdlearn._projection import GramProjector, SubspaceProjector, _orthonormalize, change_energy, residual_energy
 
@@ -77,7 +77,7 @@ def test_lpgd_classifier_gradient_matches_finite_differences(shape, seed):
     if r > min(n, p):
         return
     pb = random_problem(seed, n, p, r, n_classes, n_aux, mode, weighted=weighted)
-    solver = _LPGD(pb, "gram", check_random_state(0), 0)
+    solver = _LPGD(pb, "gram", check_random_state(0))
     rng = np.random.default_rng(seed)
     m = p if mode == "filter" else n
     T = rng.standard_normal((m, n_classes - 1))
@@ -85,10 +85,9 @@ def test_lpgd_classifier_gradient_matches_finite_differences(shape, seed):
     b = rng.standard_normal(n_classes - 1)
 
     def value(T_, gamma_, b_):
-        loss, pen, _, _ = solver.classifier((T_, gamma_, b_))
-        return loss + pen
+        return solver.classifier((T_, gamma_, b_)).value
 
-    _, _, G, _ = solver.classifier((T, gamma, b))
+    G = solver.classifier((T, gamma, b)).G
     gT, g_gamma, g_b = solver.gradients((T, gamma, b), G)
     assert_gradient(lambda t: value(t, gamma, b), gT, T, seed)
     assert_gradient(lambda c: value(T, gamma, c), g_b, b, seed)
@@ -97,9 +96,7 @@ def test_lpgd_classifier_gradient_matches_finite_differences(shape, seed):
 
 
 def factored_value(pb, W, C, beta, gamma, b):
-    return sdl_objective(
-        pb.X, pb.Y, pb.w, pb.X_aux, W, C, beta, gamma, b, xi=pb.xi, alpha=pb.alpha, mode=pb.mode, xp=xp
-    )["objective"]
+    return pb.objective(W, C, beta, gamma, b)["objective"]
 
 
 @settings(max_examples=20, deadline=None)
@@ -109,8 +106,7 @@ def test_bcd_block_gradients_match_finite_differences(shape, seed):
     if r > min(n, p):
         return
     pb = random_problem(seed, n, p, r, n_classes, n_aux, mode, weighted=weighted)
-    solver = _BCD(pb, False, 1, check_random_state(0), 0)
-    solver.lam_X, solver.curv_w = 1.0, 1.0  # only the gradients are under test here
+    state = BlockState(n_steps=1, data_curvature=1.0)  # only the gradients are under test here
     rng = np.random.default_rng(seed)
     d = n_classes - 1
     W, C = rng.standard_normal((p, r)), rng.standard_normal((n, r))
@@ -118,11 +114,11 @@ def test_bcd_block_gradients_match_finite_differences(shape, seed):
     gamma = rng.standard_normal((n_aux, d)) if n_aux else None
 
     if mode == "filter":
-        grad, _, value = solver.dictionary_gradient(C, beta, gamma, b)
+        grad, _, value = dictionary_gradient(pb, state, C, beta, gamma, b)
         full = lambda V: factored_value(pb, V, C, beta, gamma, b)  # noqa: E731
         point = W
     else:
-        grad, _, value = solver.codes_gradient(W, beta, gamma, b)
+        grad, _, value = codes_gradient(pb, state, W, beta, gamma, b)
         full = lambda V: factored_value(pb, W, V, beta, gamma, b)  # noqa: E731
         point = C
     assert_gradient(full, grad(point), point, seed)
@@ -132,13 +128,17 @@ def test_bcd_block_gradients_match_finite_differences(shape, seed):
 
     with_aux = gamma is not None
     theta = np.concatenate([beta, gamma, b[None, :]] if with_aux else [beta, b[None, :]])
-    grad, _ = solver.classifier_gradient(W, C, with_aux)
+    block = classifier_block(pb, W, C, with_aux)
 
     def value(t):
-        beta_, gamma_, b_ = solver.split_classifier(t, with_aux)
+        beta_, gamma_, b_ = split_classifier(t, r, with_aux)
         return factored_value(pb, W, C, beta_, gamma_, b_)
 
-    assert_gradient(value, grad(theta), theta, seed)
+    assert_gradient(value, block.evaluate(theta)[1], theta, seed)
+    # the block's value is the objective up to the (fixed) reconstruction term
+    other = theta + rng.standard_normal(theta.shape)
+    assert block.evaluate(other)[0] - block.evaluate(theta)[0] == pytest.approx(value(other) - value(theta), rel=1e-8,
+                                                                               abs=1e-8)
 
 
 @settings(max_examples=30, deadline=None)
@@ -268,10 +268,9 @@ def test_bcd_classifier_hessian_product_matches_gradient_differences(shape, seed
     if r > min(n, p):
         return
     pb = random_problem(seed, n, p, r, n_classes, n_aux, mode, weighted=weighted)
-    solver = _BCD(pb, False, 1, check_random_state(0), 0)
     rng = np.random.default_rng(seed)
     W, C = rng.standard_normal((p, r)), rng.standard_normal((n, r))
-    block = solver.classifier_block(W, C, n_aux > 0)
+    block = classifier_block(pb, W, C, n_aux > 0)
     V = rng.standard_normal((r + n_aux + 1, n_classes - 1))
     D = rng.standard_normal(V.shape)
     _, _, P = block.evaluate(V)

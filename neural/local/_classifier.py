@@ -187,6 +187,8 @@ class LocalLearningClassifier(ImageInputMixin, BaseTorchClassifier):
         warm_start=False,
         device="auto",
         num_workers=0,
+        precision="32",
+        distributed="auto",
         callbacks=None,
     ):
         store_params(self, locals())
@@ -278,3 +280,11 @@ class LocalLearningClassifier(ImageInputMixin, BaseTorchClassifier):
             yield loss, stats
             # resumed after module k's backward: its graph is freed, the step not taken yet
             net.after_backward(k)
+
+    def _distributed_units(self):
+        # one DDP wrapper per gradient-isolated module (its layers and auxiliary network, or
+        # head): each local loss's backward all-reduces that module's gradients, no others
+        net = self.module_
+        last = len(net.bounds) - 1
+        return [[*net.backbone.layers[start:stop], net.aux[k] if k < last else net.backbone.head]
+                for k, (start, stop) in enumerate(net.bounds)]

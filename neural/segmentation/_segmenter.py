@@ -261,6 +261,8 @@ class DToPSegmenter(ImageInputMixin, BaseTorchClassifier):
         warm_start=False,
         device="auto",
         num_workers=0,
+        precision="32",
+        distributed="auto",
         callbacks=None,
     ):
         store_params(self, locals())

@@ -298,6 +298,8 @@ class P2CClassifier(BaseTorchClassifier):
         warm_start=False,
         device="auto",
         num_workers=0,
+        precision="32",
+        distributed="auto",
         callbacks=None,
     ):
         store_params(self, locals())
@@ -445,7 +447,8 @@ class P2CClassifier(BaseTorchClassifier):
         data = trainer.dataset
         if data.has_pairs:
             rows = trainer.train_indices
-            data.set_partners(rows, *self._sample_pairs(data, rows))
+            # under torch.distributed every process trains on rank 0's pairs
+            data.set_partners(rows, *trainer.broadcast(self._sample_pairs(data, rows)))
 
     def _all_outputs(self, data):
         """Eval-mode probabilities and head scores of every training text (own label)."""

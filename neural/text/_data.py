@@ -1,7 +1,7 @@
 """Offline text data with preference annotations: a synthetic generator and CSV/JSONL loaders."""
 
-import csv
 import json
+import warnings
 
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
@@ -15,6 +15,7 @@ __all__ = [
     "load_text_jsonl",
 ]
 
+_UNSET = object()  # marks an argument that was not passed
 _CONSONANTS = "bdfgklmnprstvz"
 _VOWELS = "aeiou"
 _FILLER = ("the a an of to and is was it this that in on for with as at by from but or so "
@@ -302,9 +303,12 @@ def _finish(texts, labels, annotations, path):
     return Bunch(texts=texts, y=y, soft_labels=soft, classes=classes)
 
 
-def load_text_csv(path, *, text_column="text", label_column="label", annotation_columns=None,
-                  delimiter=","):
+def load_text_csv(path, *, text_column="text", target_column="label", annotation_columns=None,
+                  delimiter=",", label_column=_UNSET):
     """Load texts, labels and optional per-annotator labels from a CSV file.
+
+    The file is read by :func:`sdlearn.datasets.load_text_csv` (the project's one CSV reader);
+    this adds the soft labels of the annotations.
 
     Parameters
     ----------
@@ -312,13 +316,15 @@ def load_text_csv(path, *, text_column="text", label_column="label", annotation_
         CSV file with a header row.
     text_column : str, default="text"
         Column with the texts.
-    label_column : str or None, default="label"
+    target_column : str or None, default="label"
         Column with the labels; None (or a missing column) uses the majority
         of the annotations.
     annotation_columns : list of str or None, default=None
         Columns holding one annotator's label each (empty cells are missing).
     delimiter : str, default=","
         Field separator.
+    label_column : str or None
+        Deprecated name of ``target_column``.
 
     Returns
     -------
@@ -331,24 +337,16 @@ def load_text_csv(path, *, text_column="text", label_column="label", annotation_
     ValueError
         If a named column is missing or the file has no records.
     """
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f, delimiter=delimiter)
-        header = reader.fieldnames or []
-        needed = [text_column] + list(annotation_columns or [])
-        if label_column is not None and annotation_columns is None:
-            needed.append(label_column)
-        missing = [c for c in needed if c not in header]
-        if missing:
-            raise ValueError(f"{path!r} has no column(s) {missing}; its columns are {header}.")
-        records = list(reader)
-    texts = [r[text_column] or "" for r in records]
-    labels = None
-    if label_column is not None and label_column in header:
-        labels = [r[label_column] for r in records]
-    annotations = None
-    if annotation_columns:
-        annotations = [[r[c] for c in annotation_columns] for r in records]
-    return _finish(texts, labels, annotations, path)
+    if label_column is not _UNSET:
+        warnings.warn("label_column is deprecated: use target_column (the name of sdlearn.datasets.load_text_csv).",
+                      FutureWarning, stacklevel=2)
+        target_column = label_column
+    from sdlearn.datasets import load_text_csv as read_csv
+
+    data = read_csv(path, text_column=text_column, target_column=target_column, aux_columns=[],
+                    annotation_columns=annotation_columns, delimiter=delimiter)
+    labels = None if data.target is None else [str(v) for v in data.target]
+    return _finish(data.texts, labels, data.annotations, path)
 
 
 def load_text_jsonl(path, *, text_key="text", label_key="label", annotations_key=None):

@@ -160,6 +160,8 @@ class ASTRSegmenter(BaseTorchEstimator):
         warm_start=False,
         device="auto",
         num_workers=0,
+        precision="32",
+        distributed="auto",
         callbacks=None,
     ):
         store_params(self, locals())

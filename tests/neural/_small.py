@@ -1,6 +1,7 @@
 """Tiny configurations and data of the four estimators, shared by the trainer tests."""
 
 import numpy as np
+from torch.utils.data import Dataset
 
 from neural import ASTRSegmenter, DToPSegmenter, LocalLearningClassifier, P2CClassifier
 from neural.datasets import make_shapes
@@ -45,6 +46,19 @@ def data(name):
         return X, M, {}
     d = make_preference_text(120, 3, random_state=0)
     return d.texts, d.y, {"soft_labels": d.soft_labels}
+
+
+class ArrayPairs(Dataset):
+    """A user's map-style dataset over arrays: (x, y) items, one at a time."""
+
+    def __init__(self, X, y):
+        self.X, self.y = X, y
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, i):
+        return self.X[i], self.y[i]
 
 
 def predictions(est, X):

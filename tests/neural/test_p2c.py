@@ -209,8 +209,11 @@ def test_generator_and_loaders(tmp_path):
     assert b.texts.tolist() == ["so good", "bad one", "meh, ok"]
     assert b.classes.tolist() == ["neg", "pos"]
     np.testing.assert_allclose(b.soft_labels, [[1 / 3, 2 / 3], [1, 0], [1 / 3, 2 / 3]])
-    nolabel = load_text_csv(csv_path, label_column=None, annotation_columns=["a1", "a2", "a3"])
+    nolabel = load_text_csv(csv_path, target_column=None, annotation_columns=["a1", "a2", "a3"])
     assert nolabel.y.tolist() == ["pos", "neg", "pos"]
+    with pytest.warns(FutureWarning, match="target_column"):
+        assert load_text_csv(csv_path, label_column=None, annotation_columns=["a1", "a2", "a3"]).y.tolist() \
+            == ["pos", "neg", "pos"]
     with pytest.raises(ValueError, match="no column"):
         load_text_csv(csv_path, text_column="body")
 

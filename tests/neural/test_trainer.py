@@ -8,7 +8,7 @@ import sklearn
 import torch
 from torch.utils.data import Dataset, IterableDataset
 
-from _small import NAMES, data, make, predictions
+from _small import NAMES, ArrayPairs, data, make, predictions
 from neural import BaseTorchEstimator
 from neural.callbacks import Callback
 
@@ -111,19 +111,6 @@ def test_input_shape_only_where_images_are_taken():
 
 
 # ------------------------------------------------------------------------------ datasets
-class ArrayPairs(Dataset):
-    """A user's map-style dataset over arrays: (x, y) items, one at a time."""
-
-    def __init__(self, X, y):
-        self.X, self.y = X, y
-
-    def __len__(self):
-        return len(self.X)
-
-    def __getitem__(self, i):
-        return self.X[i], self.y[i]
-
-
 def test_dataset_input_equals_arrays_and_worker_processes_change_nothing():
     X, y, _ = data("local")
     ref = make("local", max_iter=2).fit(X, y)
@@ -190,5 +177,5 @@ def test_hook_docstring_lists_every_hook():
     doc = inspect.getdoc(BaseTorchEstimator)
     for hook in ("_build_module", "_get_dataset", "_init_module", "_training_phases",
                  "_train_losses", "_on_epoch_begin", "_on_epoch_end", "_forward",
-                 "_validation_score", "_optimizer_params"):
+                 "_validation_score", "_optimizer_params", "_distributed_units"):
         assert hook in doc and hasattr(BaseTorchEstimator, hook)
