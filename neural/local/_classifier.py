@@ -47,8 +47,8 @@ class LocalLearningClassifier(ImageInputMixin, BaseTorchClassifier):
         ``"auto"``: the paper's layout for AugLocal, every layer its own module
         and the last ``aux_depth + 1`` layers trained together (K = N -
         ``aux_depth``, 14 for ResNet-32 with ``aux_depth=2``); 4 for the other
-        methods. (Before, AugLocal used K = 4 too: pass ``n_local_modules=4``
-        for that.)
+        methods. Before, AugLocal used K = 4 too: pass ``n_local_modules=4``
+        for that.
     backbone : str, default="resnet32"
         ``"resnet{6n+2}"``: ``"resnet8"``, ``"resnet20"``, ``"resnet32"``,
         ``"resnet56"``, ``"resnet110"``, ...

@@ -213,7 +213,7 @@ def infopro_loss_weights(n_modules, lambdas):
 
 
 def man_loss_weights(next_stages, n_modules, lambdas, n_stages=3):
-    """MAN's per-module weights of InfoPro's two loss terms, by the next block's stage.
+    """Return MAN's per-module weights of InfoPro's two loss terms, by the next block's stage.
 
     MAN's reference code interpolates the weights of local module ``k`` not
     by ``k`` (as InfoPro does) but by the stage ``s_k`` (1, 2, 3 for a CIFAR
