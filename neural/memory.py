@@ -143,7 +143,7 @@ class LiveTensorMemory(TorchDispatchMode):
 
     Every tensor an operator returns inside the context (forward, backward
     and optimizer operators alike: it is a
-    :class:`~torch.utils._python_dispatch.TorchDispatchMode`) is counted by
+    ``torch.utils._python_dispatch.TorchDispatchMode``) is counted by
     its storage when the storage is first seen, and uncounted when the
     storage is freed (a weak-reference finalizer on the storage). Views and
     in-place results share their storage and count once. Tensors alive before
@@ -238,9 +238,9 @@ def step_peak_memory(step, device, resident=()):
     """Peak bytes held while ``step()`` runs: what one training step needs.
 
     On CUDA, ``torch.cuda.max_memory_allocated`` over the step (stats reset
-    before it, see :func:`cuda_peak_memory`): every tensor on the device, the
+    before it, see :func:`~neural.memory.cuda_peak_memory`): every tensor on the device, the
     caching allocator's free blocks excluded. Elsewhere, the peak of bytes held
-    by live tensors, measured by :class:`LiveTensorMemory` with ``resident``
+    by live tensors, measured by :class:`~neural.memory.LiveTensorMemory` with ``resident``
     counted from the start, so that the C allocator's caching does not count
     either. Call it after a warm-up step, so that optimizer state already
     exists and the figure is the one of every later step.

@@ -56,7 +56,7 @@ class LocalLearningClassifier(ImageInputMixin, BaseTorchClassifier):
         Channels of the first stage (16 in the papers); stages have
         ``width``, ``2*width`` and ``4*width`` channels.
     split : {"auto", "even", "layerwise", "memory"} or tuple of int, default="auto"
-        How layers are grouped into modules, see :func:`split_layers`.
+        How layers are grouped into modules, see :func:`~neural.local.split_layers`.
         ``"auto"`` is ``"layerwise"`` for AugLocal (one layer per module, the
         rest in the last module, as in the paper) and ``"even"`` otherwise.
     aux_depth : int, default=2

@@ -62,26 +62,26 @@ class LocalNet(nn.Module):
     man_recipe : {"reference", "infopro"}, default="reference"
         MAN on InfoPro: ``"reference"`` follows MAN's reference code (``"2c2f"``
         head; weights ``(5, 0.5, 0, 0)`` interpolated by the next block's
-        stage, see :func:`man_loss_weights`); ``"infopro"`` uses InfoPro's
+        stage, see :func:`~neural.local.man_loss_weights`); ``"infopro"`` uses InfoPro's
         auxiliary network exactly as ``method="infopro"`` does (``"1c2f"``
         head, weights interpolated by module index).
     man_recompute : bool, default=True
         Recompute MAN's two extra blocks in the backward pass instead of
         keeping their activations (same gradients, less memory, see
-        :class:`MANAux`).
+        ``MANAux``).
     infopro_lambdas : tuple of 4 float or None, default=None
         InfoPro loss weights ``(recon_first, task_first, recon_last,
         task_last)``; None: ``(5, 0.5, 0, 1)`` by module index (see
-        :func:`infopro_loss_weights`), or ``(5, 0.5, 0, 0)`` by stage for MAN's
+        :func:`~neural.local.infopro_loss_weights`), or ``(5, 0.5, 0, 0)`` by stage for MAN's
         reference recipe.
     aux_depth : int, default=2
         Depth D of the first AugLocal auxiliary network.
     pyramid_coeff : float, default=0.5
-        AugLocal depth decay, see :func:`auglocal_depths`.
+        AugLocal depth decay, see :func:`~neural.local.auglocal_depths`.
     aux_hidden : int, default=128
         Hidden width of InfoPro's auxiliary classifier.
     infopro_task_loss : {"ce", "contrast"}, default="ce"
-        Task term of InfoPro's local loss, see :class:`InfoProAux`.
+        Task term of InfoPro's local loss, see ``InfoProAux``.
     """
 
     def __init__(
