@@ -68,7 +68,7 @@ class LocalNet(nn.Module):
     man_recompute : bool, default=True
         Recompute MAN's two extra blocks in the backward pass instead of
         keeping their activations (same gradients, less memory, see
-        ``MANAux``).
+        :class:`MANAux`).
     infopro_lambdas : tuple of 4 float or None, default=None
         InfoPro loss weights ``(recon_first, task_first, recon_last,
         task_last)``; None: ``(5, 0.5, 0, 1)`` by module index (see
@@ -81,7 +81,7 @@ class LocalNet(nn.Module):
     aux_hidden : int, default=128
         Hidden width of InfoPro's auxiliary classifier.
     infopro_task_loss : {"ce", "contrast"}, default="ce"
-        Task term of InfoPro's local loss, see ``InfoProAux``.
+        Task term of InfoPro's local loss, see :class:`InfoProAux`.
     """
 
     def __init__(
