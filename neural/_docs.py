@@ -99,9 +99,20 @@ TRAINING_ATTRIBUTES = {
     "peak_activation_bytes_": ("int", "Peak bytes of tensors saved for backward during the first "
                                       "step of the last training phase (storages deduplicated, "
                                       "parameters excluded)."),
+    "peak_memory_bytes_": ("int", "Peak bytes held during a steady-state training step (the "
+                                  "second of the last phase, after a warm-up step; the first if "
+                                  "the phase has one): weights, gradients, optimizer state, "
+                                  "activations and temporaries. On CUDA, "
+                                  "``torch.cuda.max_memory_allocated`` over the step (peak stats "
+                                  "reset before it). On CPU, the peak of bytes held by live "
+                                  "tensors, counted by storage as operators create them and "
+                                  "uncounted when they are freed "
+                                  "(:class:`neural.memory.LiveTensorMemory`), so that memory the C "
+                                  "allocator caches after a free does not count."),
     "peak_cuda_memory_bytes_": ("int or None", "On CUDA, ``torch.cuda.max_memory_allocated`` "
                                                "during the second step of the last phase (after a "
-                                               "warm-up step); None on CPU."),
+                                               "warm-up step), the same as "
+                                               "``peak_memory_bytes_``; None on CPU."),
     "device_": ("torch.device", "Device used."),
     "input_shape_": ("tuple of int", "``(C, H, W)`` of one training image."),
     "n_features_in_": ("int", "``X.shape[1]`` at fit time (channels for image input)."),

@@ -604,6 +604,7 @@ class BaseTorchEstimator(BaseEstimator):
             "best_validation_score_": self.best_validation_score_,
             "peak_activation_bytes_": getattr(self, "peak_activation_bytes_", None),
             "peak_cuda_memory_bytes_": getattr(self, "peak_cuda_memory_bytes_", None),
+            "peak_memory_bytes_": getattr(self, "peak_memory_bytes_", None),
         }
         if hasattr(self, "n_features_in_"):
             meta["n_features_in_"] = int(self.n_features_in_)
@@ -619,6 +620,7 @@ class BaseTorchEstimator(BaseEstimator):
                     "best_validation_score_", "peak_activation_bytes_",
                     "peak_cuda_memory_bytes_"):
             setattr(self, key, meta[key])
+        self.peak_memory_bytes_ = meta.get("peak_memory_bytes_")  # absent from older files
         if "n_features_in_" in meta:
             self.n_features_in_ = meta["n_features_in_"]
         if "input_shape_" in meta:

@@ -31,6 +31,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
+from torch.utils._pytree import tree_leaves
 
 from ._data import epoch_batches, make_loader, sequential_batches, to_device
 from ._distributed import (
@@ -44,7 +45,7 @@ from ._precision import autocast, check_precision, make_grad_scaler
 from ._syncbn import synchronized_batchnorm
 from ._utils import resolve_device
 from ._validation import resolve_optimizer
-from .memory import SavedTensorMemory, cuda_peak_memory
+from .memory import SavedTensorMemory, step_peak_memory
 
 __all__ = ["Phase", "TrainingRNG", "Trainer", "build_optimizer"]
 
@@ -436,6 +437,7 @@ class Trainer:
         est.n_iter_ = 0
         est.best_loss_ = np.inf
         est.peak_cuda_memory_bytes_ = None
+        est.peak_memory_bytes_ = None
         est.validation_scores_ = None
         est.best_validation_score_ = None
 
@@ -560,9 +562,10 @@ class Trainer:
         if resuming:
             # after the callbacks built their schedulers: theirs and the optimizer's saved state win
             self._apply_checkpoint()
-        # activation memory is measured on the first step of every phase
-        self._measure_saved = True
-        self._measure_cuda = est.device_.type == "cuda"
+        # activation memory is measured on the first step of every phase, the peak on the next
+        self._measure_saved = self._measure_peak = True
+        self._warmup_batch = 0
+        self._single_step = (phase.n_epochs - first_epoch) * self.batches_per_epoch == 1
         while self.epoch_in_phase < phase.n_epochs and not (self.should_stop or self.stop_fit):
             self._run_epoch()
         self._notify("on_phase_end", phase=phase)
@@ -654,7 +657,7 @@ class Trainer:
             # DDP averages the processes' gradients: weighting each process's mean loss by its
             # share of the global batch makes that average the gradient of the global mean
             self._loss_weight = n * self.world_size / self._global_sizes[i]
-            stats = self._measured_step(X, y)
+            stats = self._measured_step(X, y, n)
             seen += n
             for key, value in stats.items():
                 if isinstance(value, torch.Tensor):
@@ -696,22 +699,53 @@ class Trainer:
         return float(est._validation_score(outputs, targets.numpy()))
 
     # ---------------------------------------------------------------- steps
-    def _measured_step(self, X, y):
+    def _measured_step(self, X, y, n):
         est = self.estimator
-        if self._measure_saved:
+        saved = self._measure_saved
+        # the peak of everything is taken on a steady-state step, the second of the phase (the
+        # first was the warm-up: optimizer state exists now), or the first if it is the only one;
+        # again on a later step if that one had a smaller (last) batch than the warm-up
+        peak = self._measure_peak and (not saved or self._single_step)
+        if not (saved or peak):
+            return self._step(X, y)
+        stats = {}
+
+        def step():
+            stats.update(self._step(X, y))
+
+        def measured():
+            if not peak:
+                return step()
+            est.peak_memory_bytes_ = step_peak_memory(step, est.device_,
+                                                      self._resident_tensors(X, y))
+            if est.device_.type == "cuda":
+                est.peak_cuda_memory_bytes_ = est.peak_memory_bytes_
+            self._measure_peak = n < self._warmup_batch
+
+        if saved:
+            self._warmup_batch = n
             with SavedTensorMemory(est.module_.parameters()) as mem:
-                stats = self._step(X, y)
+                measured()
             est.peak_activation_bytes_ = int(mem.peak_bytes)
             self._measure_saved = False
-            return stats
-        if self._measure_cuda:
-            # measured after a warm-up step so optimizer state already exists
-            stats = {}
-            est.peak_cuda_memory_bytes_ = cuda_peak_memory(
-                lambda: stats.update(self._step(X, y)), est.device_)
-            self._measure_cuda = False
-            return stats
-        return self._step(X, y)
+        else:
+            measured()
+        return stats
+
+    def _resident_tensors(self, X, y):
+        """Tensors a step finds alive: weights, buffers, gradients, optimizer state, the batch.
+
+        A generator, so that no list keeps a gradient alive after ``zero_grad`` frees it.
+        """
+        est = self.estimator
+        for p in est.module_.parameters():
+            yield p
+            if p.grad is not None:
+                yield p.grad
+        yield from est.module_.buffers()
+        for state in est.optimizer_.state.values():
+            yield from (v for v in state.values() if isinstance(v, torch.Tensor))
+        yield from (t for t in tree_leaves((X, y)) if isinstance(t, torch.Tensor))
 
     def _step(self, X, y):
         """One optimisation step: every loss the estimator yields is backpropagated, then one step."""

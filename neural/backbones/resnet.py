@@ -75,9 +75,12 @@ class BasicBlock(nn.Module):
         out : torch.Tensor of shape (n, out_channels, H', W')
             Block output.
         """
-        out = F.relu(self.bn1(self.conv1(x)))
+        # in place where autograd allows it (batch norm keeps its input, not its output), as
+        # the reference code does: no block-sized temporaries besides the saved activations
+        out = F.relu(self.bn1(self.conv1(x)), inplace=True)
         out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
+        out += self.shortcut(x)
+        return F.relu(out, inplace=True)
 
 
 class Stem(nn.Module):
@@ -112,7 +115,7 @@ class Stem(nn.Module):
         out : torch.Tensor of shape (n, out_channels, H, W)
             Stem output.
         """
-        return F.relu(self.bn(self.conv(x)))
+        return F.relu(self.bn(self.conv(x)), inplace=True)
 
 
 class ClassifierHead(nn.Module):

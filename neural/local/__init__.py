@@ -3,7 +3,13 @@
 from ._aux import AugLocalAux, DGLAux, InfoProAux, MANAux, supervised_contrastive_loss
 from ._classifier import LocalLearningClassifier
 from ._net import METHODS, LocalNet
-from ._schedule import auglocal_depths, infopro_loss_weights, split_layers, uniform_sample_layers
+from ._schedule import (
+    auglocal_depths,
+    infopro_loss_weights,
+    man_loss_weights,
+    split_layers,
+    uniform_sample_layers,
+)
 
 __all__ = [
     "METHODS",
@@ -15,6 +21,7 @@ __all__ = [
     "MANAux",
     "auglocal_depths",
     "infopro_loss_weights",
+    "man_loss_weights",
     "split_layers",
     "supervised_contrastive_loss",
     "uniform_sample_layers",

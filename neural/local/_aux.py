@@ -10,6 +10,7 @@ import math
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.utils.checkpoint import checkpoint
 
 from ..backbones.resnet import BasicBlock, init_weights
 
@@ -123,11 +124,14 @@ class InfoProAux(nn.Module):
 
     ``loss = lambda_recon * BCE(decoder(h), x01) + lambda_task * CE(head(h), y)``
     where ``x01`` is the input image scaled to [0, 1]. Decoder: bilinear
-    upsampling to the input size -> 3x3 conv (12 channels) -> BN -> ReLU ->
-    3x3 conv to the image channels (logits; the sigmoid is inside the BCE).
-    Head ("1c2f"): 3x3 conv (2C channels, stride 2; C channels, stride 1 in the
-    widest stage) -> BN -> ReLU -> global pool -> linear (``hidden``) -> ReLU
-    -> linear.
+    upsampling to the input size (skipped when ``h`` already has it: with
+    ``align_corners=True`` that upsampling is the identity) -> 3x3 conv (12
+    channels) -> BN -> ReLU -> 3x3 conv to the image channels (logits; the
+    sigmoid is inside the BCE). Head ``"1c2f"`` (InfoPro's default): 3x3 conv
+    (2C channels, stride 2; C channels, stride 1 in the widest stage) -> BN ->
+    ReLU -> global pool -> linear (``hidden``) -> ReLU -> linear. Head
+    ``"2c2f"`` (MAN's default) adds a second 3x3 conv (stride 1) -> BN -> ReLU
+    before the pooling. These are the reference code's sizes.
 
     Parameters
     ----------
@@ -147,10 +151,12 @@ class InfoProAux(nn.Module):
         ``"ce"``: the head outputs logits, cross-entropy. ``"contrast"``: the
         head outputs a ``hidden``-dimensional embedding trained with the
         supervised contrastive loss (temperature 0.07), InfoPro's default.
+    head : {"1c2f", "2c2f"}, default="1c2f"
+        Number of convolutions ("c") and linear layers ("f") of the head.
     """
 
     def __init__(self, in_shape, image_shape, n_classes, weights, widest, hidden=128,
-                 task_loss="ce"):
+                 task_loss="ce", head="1c2f"):
         super().__init__()
         c = in_shape[0]
         self.image_size = tuple(image_shape[1:])
@@ -161,11 +167,15 @@ class InfoProAux(nn.Module):
             nn.ReLU(),
             nn.Conv2d(12, image_shape[0], 3, 1, 1),
         )
+        if head not in ("1c2f", "2c2f"):
+            raise ValueError(f"head must be '1c2f' or '2c2f'; got {head!r}.")
         cout, stride = (c, 1) if widest else (2 * c, 2)
         self.task_loss = task_loss
         n_out = hidden if task_loss == "contrast" else n_classes
+        second = _conv_bn_relu(cout, cout, 3) if head == "2c2f" else []
         self.head = nn.Sequential(
             *_conv_bn_relu(c, cout, 3, stride),
+            *second,
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
             nn.Linear(cout, hidden),
@@ -193,7 +203,9 @@ class InfoProAux(nn.Module):
         """
         loss = h.new_zeros(())
         if self.lambda_recon:
-            up = F.interpolate(h, size=self.image_size, mode="bilinear", align_corners=True)
+            # at the input size already, the upsampling is the identity: skip a full-size copy
+            up = h if tuple(h.shape[-2:]) == self.image_size else F.interpolate(
+                h, size=self.image_size, mode="bilinear", align_corners=True)
             recon = F.binary_cross_entropy_with_logits(self.decoder(up), target)
             loss = loss + self.lambda_recon * recon
         if self.lambda_task:
@@ -273,6 +285,16 @@ class MANAux(nn.Module):
     it represents it); ``lb`` starts from a fresh random initialisation, as
     the reference code effectively does.
 
+    With ``recompute=True`` the activations of ``lb`` and ``ema`` are not
+    kept for the backward pass but recomputed there, one block at a time,
+    once the base auxiliary network's graph is freed
+    (:func:`torch.utils.checkpoint.checkpoint`): the gradients are the same,
+    the peak memory of a module drops by about two blocks' activations, and
+    each step runs the two blocks forward once more. (Their batch-norm running
+    statistics are then updated twice per step; no one reads them: the
+    auxiliary network trains on batch statistics and is not used for
+    prediction.)
+
     Parameters
     ----------
     next_block : torch.nn.Module
@@ -280,9 +302,11 @@ class MANAux(nn.Module):
     base : torch.nn.Module
         Auxiliary network of the underlying method (DGL or InfoPro) built for
         the output shape of ``next_block``.
+    recompute : bool, default=False
+        Recompute the two blocks' activations in the backward pass.
     """
 
-    def __init__(self, next_block, base):
+    def __init__(self, next_block, base, recompute=False):
         super().__init__()
         self.ema = copy.deepcopy(next_block)
         for p in self.ema.parameters():
@@ -290,6 +314,7 @@ class MANAux(nn.Module):
         self.lb = copy.deepcopy(next_block)
         init_weights(self.lb)
         self.base = base
+        self.recompute = bool(recompute)
 
     def forward(self, h, target, y):
         """Base local loss of ``lb(h) + ema(h)``.
@@ -308,7 +333,12 @@ class MANAux(nn.Module):
         loss : torch.Tensor
             Scalar local loss.
         """
-        return self.base(self.lb(h) + self.ema(h), target, y)
+        if self.recompute and torch.is_grad_enabled():
+            z = (checkpoint(self.lb, h, use_reentrant=False, preserve_rng_state=False)
+                 + checkpoint(self.ema, h, use_reentrant=False, preserve_rng_state=False))
+        else:
+            z = self.lb(h) + self.ema(h)
+        return self.base(z, target, y)
 
     @torch.no_grad()
     def update_ema(self, source, momentum):

@@ -42,8 +42,13 @@ class LocalLearningClassifier(ImageInputMixin, BaseTorchClassifier):
         ``"auglocal"``: the auxiliary network of module k is built from fresh
         copies of later layers sampled uniformly, with a depth that decreases
         linearly with k.
-    n_local_modules : int, default=4
-        Number of modules K (at most the number of layers: stem + blocks).
+    n_local_modules : int or "auto", default="auto"
+        Number of modules K (at most the number of layers N: stem + blocks).
+        ``"auto"``: the paper's layout for AugLocal, every layer its own module
+        and the last ``aux_depth + 1`` layers trained together (K = N -
+        ``aux_depth``, 14 for ResNet-32 with ``aux_depth=2``); 4 for the other
+        methods. Before, AugLocal used K = 4 too: pass ``n_local_modules=4``
+        for that.
     backbone : str, default="resnet32"
         ``"resnet{6n+2}"``: ``"resnet8"``, ``"resnet20"``, ``"resnet32"``,
         ``"resnet56"``, ``"resnet110"``, ...
@@ -51,7 +56,7 @@ class LocalLearningClassifier(ImageInputMixin, BaseTorchClassifier):
         Channels of the first stage (16 in the papers); stages have
         ``width``, ``2*width`` and ``4*width`` channels.
     split : {"auto", "even", "layerwise", "memory"} or tuple of int, default="auto"
-        How layers are grouped into modules, see :func:`split_layers`.
+        How layers are grouped into modules, see :func:`~neural.local.split_layers`.
         ``"auto"`` is ``"layerwise"`` for AugLocal (one layer per module, the
         rest in the last module, as in the paper) and ``"even"`` otherwise.
     aux_depth : int, default=2
@@ -62,10 +67,25 @@ class LocalLearningClassifier(ImageInputMixin, BaseTorchClassifier):
         MAN: the local loss it is plugged into.
     man_momentum : float, default=0.995
         MAN: EMA coefficient m of ``theta_ema <- m theta_ema + (1-m) theta_next``.
-    infopro_lambdas : tuple of 4 float, default=(5.0, 0.5, 0.0, 1.0)
+    man_recipe : {"reference", "infopro"}, default="reference"
+        MAN on InfoPro: ``"reference"`` is MAN's reference code, a ``"2c2f"``
+        auxiliary head (two convolutions, two linear layers) and the weights
+        ``infopro_lambdas`` (default ``(5, 0.5, 0, 0)``) interpolated by the
+        stage of the next block (:func:`~neural.local.man_loss_weights`);
+        ``"infopro"`` is InfoPro's auxiliary network exactly as
+        ``method="infopro"`` builds it (``"1c2f"`` head, weights by module
+        index), the behaviour before this option existed.
+    man_recompute : bool, default=True
+        MAN: recompute the activations of the two extra blocks (EMA and
+        learnable bias) in the backward pass instead of keeping them: the
+        same gradients, about two blocks' activations less memory per module,
+        one more forward of those blocks per step.
+    infopro_lambdas : tuple of 4 float or None, default=None
         InfoPro (and MAN on InfoPro): ``(recon_first, task_first, recon_last,
         task_last)`` weights, interpolated linearly from the first to the last
-        local module.
+        local module (by the next block's stage for MAN's reference recipe).
+        None: ``(5, 0.5, 0, 1)``, or ``(5, 0.5, 0, 0)`` for MAN's reference
+        recipe.
     aux_hidden : int, default=128
         InfoPro: hidden width of the auxiliary classifier.
     infopro_task_loss : {"ce", "contrast"}, default="ce"
@@ -116,7 +136,7 @@ class LocalLearningClassifier(ImageInputMixin, BaseTorchClassifier):
         **BaseTorchClassifier._parameter_constraints,
         **ImageInputMixin._image_constraints,
         "method": [StrOptions(set(METHODS))],
-        "n_local_modules": [Interval(Integral, 1, None, closed="left")],
+        "n_local_modules": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "backbone": [str],
         "width": [Interval(Integral, 1, None, closed="left")],
         "split": [StrOptions({"auto", "even", "layerwise", "memory"}), TupleOf(Integral)],
@@ -124,7 +144,9 @@ class LocalLearningClassifier(ImageInputMixin, BaseTorchClassifier):
         "pyramid_coeff": [Finite(Real, 0, 1, closed="both")],
         "man_base": [StrOptions({"infopro", "dgl"})],
         "man_momentum": [Finite(Real, 0, 1, closed="both")],
-        "infopro_lambdas": [TupleOf(Finite(Real, 0, None, closed="left"), lengths=(4,))],
+        "man_recipe": [StrOptions({"reference", "infopro"})],
+        "man_recompute": ["boolean"],
+        "infopro_lambdas": [None, TupleOf(Finite(Real, 0, None, closed="left"), lengths=(4,))],
         "aux_hidden": [Interval(Integral, 1, None, closed="left")],
         "infopro_task_loss": [StrOptions({"ce", "contrast"})],
     }
@@ -132,7 +154,7 @@ class LocalLearningClassifier(ImageInputMixin, BaseTorchClassifier):
     def __init__(
         self,
         method="dgl",
-        n_local_modules=4,
+        n_local_modules="auto",
         backbone="resnet32",
         *,
         width=16,
@@ -141,7 +163,9 @@ class LocalLearningClassifier(ImageInputMixin, BaseTorchClassifier):
         pyramid_coeff=0.5,
         man_base="infopro",
         man_momentum=0.995,
-        infopro_lambdas=(5.0, 0.5, 0.0, 1.0),
+        man_recipe="reference",
+        man_recompute=True,
+        infopro_lambdas=None,
         aux_hidden=128,
         infopro_task_loss="ce",
         input_shape=None,
@@ -173,12 +197,26 @@ class LocalLearningClassifier(ImageInputMixin, BaseTorchClassifier):
         super()._check_params()
         n_blocks = parse_resnet_name(self.backbone)
         n_layers = 3 * n_blocks + 1
-        if self.n_local_modules > n_layers:
+        if self.n_local_modules == "auto" and self.method == "auglocal":
+            if n_layers - self.aux_depth < 2:
+                raise ValueError(
+                    f"aux_depth={self.aux_depth} leaves no layer to train locally in "
+                    f"backbone={self.backbone!r} ({n_layers} layers: AugLocal's layout has "
+                    f"{n_layers} - aux_depth modules); use a smaller aux_depth, a deeper "
+                    "backbone or an explicit n_local_modules."
+                )
+        elif self._n_modules(n_layers) > n_layers:
             raise ValueError(
                 f"n_local_modules={self.n_local_modules} is larger than the number of layers "
                 f"of backbone={self.backbone!r} ({n_layers}: the stem and {3 * n_blocks} "
                 "residual blocks); use fewer modules or a deeper backbone."
             )
+
+    def _n_modules(self, n_layers):
+        """K: ``n_local_modules``, or the automatic choice (see the class docstring)."""
+        if self.n_local_modules != "auto":
+            return self.n_local_modules
+        return n_layers - self.aux_depth if self.method == "auglocal" else 4
 
     def _module_bounds(self, backbone, n_layers):
         if self.method == "bp":
@@ -190,7 +228,7 @@ class LocalLearningClassifier(ImageInputMixin, BaseTorchClassifier):
         if strategy == "memory":
             shapes = LocalNet._layer_shapes(backbone, self.input_shape_)
             costs = [c * h * w for c, h, w in shapes]
-        return split_layers(n_layers, self.n_local_modules, strategy, costs)
+        return split_layers(n_layers, self._n_modules(n_layers), strategy, costs)
 
     def _build_module(self):
         backbone = make_resnet(
@@ -210,7 +248,9 @@ class LocalLearningClassifier(ImageInputMixin, BaseTorchClassifier):
             self.input_shape_,
             man_base=self.man_base,
             man_momentum=self.man_momentum,
-            infopro_lambdas=tuple(self.infopro_lambdas),
+            man_recipe=self.man_recipe,
+            man_recompute=self.man_recompute,
+            infopro_lambdas=None if self.infopro_lambdas is None else tuple(self.infopro_lambdas),
             aux_depth=self.aux_depth,
             pyramid_coeff=self.pyramid_coeff,
             aux_hidden=self.aux_hidden,

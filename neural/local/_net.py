@@ -5,11 +5,30 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._aux import AugLocalAux, DGLAux, InfoProAux, MANAux
-from ._schedule import auglocal_depths, infopro_loss_weights, uniform_sample_layers
+from ._schedule import (
+    auglocal_depths,
+    infopro_loss_weights,
+    man_loss_weights,
+    uniform_sample_layers,
+)
 
 __all__ = ["LocalNet", "METHODS"]
 
 METHODS = ("bp", "dgl", "infopro", "man", "auglocal")
+
+
+def _cpu_layout(x):
+    """Images in the memory layout the CPU's convolutions use without copies.
+
+    On the CPU, oneDNN convolutions reorder NCHW tensors to a blocked layout
+    and back: a full-size temporary in every convolution's forward and two in
+    its backward, which at the memory peak of a local module is about a fifth
+    of it. Channels-last tensors are used as they are, and every later layer
+    keeps that layout. (CUDA keeps NCHW, cuDNN's fast path for float32.)
+    """
+    if x.device.type == "cpu" and x.dim() == 4:
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
 
 
 class LocalNet(nn.Module):
@@ -40,12 +59,25 @@ class LocalNet(nn.Module):
         Auxiliary network under MAN.
     man_momentum : float, default=0.995
         EMA coefficient of MAN.
-    infopro_lambdas : tuple of 4 float, default=(5.0, 0.5, 0.0, 1.0)
-        InfoPro loss weights, see :func:`infopro_loss_weights`.
+    man_recipe : {"reference", "infopro"}, default="reference"
+        MAN on InfoPro: ``"reference"`` follows MAN's reference code (``"2c2f"``
+        head; weights ``(5, 0.5, 0, 0)`` interpolated by the next block's
+        stage, see :func:`~neural.local.man_loss_weights`); ``"infopro"`` uses InfoPro's
+        auxiliary network exactly as ``method="infopro"`` does (``"1c2f"``
+        head, weights interpolated by module index).
+    man_recompute : bool, default=True
+        Recompute MAN's two extra blocks in the backward pass instead of
+        keeping their activations (same gradients, less memory, see
+        :class:`MANAux`).
+    infopro_lambdas : tuple of 4 float or None, default=None
+        InfoPro loss weights ``(recon_first, task_first, recon_last,
+        task_last)``; None: ``(5, 0.5, 0, 1)`` by module index (see
+        :func:`~neural.local.infopro_loss_weights`), or ``(5, 0.5, 0, 0)`` by stage for MAN's
+        reference recipe.
     aux_depth : int, default=2
         Depth D of the first AugLocal auxiliary network.
     pyramid_coeff : float, default=0.5
-        AugLocal depth decay, see :func:`auglocal_depths`.
+        AugLocal depth decay, see :func:`~neural.local.auglocal_depths`.
     aux_hidden : int, default=128
         Hidden width of InfoPro's auxiliary classifier.
     infopro_task_loss : {"ce", "contrast"}, default="ce"
@@ -62,7 +94,9 @@ class LocalNet(nn.Module):
         *,
         man_base="infopro",
         man_momentum=0.995,
-        infopro_lambdas=(5.0, 0.5, 0.0, 1.0),
+        man_recipe="reference",
+        man_recompute=True,
+        infopro_lambdas=None,
         aux_depth=2,
         pyramid_coeff=0.5,
         aux_hidden=128,
@@ -80,12 +114,21 @@ class LocalNet(nn.Module):
         self.layer_shapes = shapes
         n_layers, n_modules = len(shapes), len(bounds)
         widest = max(s[0] for s in shapes)
-        weights = infopro_loss_weights(n_modules, infopro_lambdas)
+        reference = method == "man" and man_recipe == "reference"
+        if reference:
+            # stage (1-based) of each block: the stages are the distinct widths, in order
+            widths = sorted({c for c, _, _ in shapes[1:]})
+            next_stages = [widths.index(shapes[stop][0]) + 1 for _, stop in self.bounds[:-1]]
+            lambdas = (5.0, 0.5, 0.0, 0.0) if infopro_lambdas is None else infopro_lambdas
+            weights = man_loss_weights(next_stages, n_modules, lambdas, len(widths))
+        else:
+            lambdas = (5.0, 0.5, 0.0, 1.0) if infopro_lambdas is None else infopro_lambdas
+            weights = infopro_loss_weights(n_modules, lambdas)
         depths = auglocal_depths(n_modules, aux_depth, pyramid_coeff)
 
         def infopro(k, shape):
             return InfoProAux(shape, input_shape, n_classes, weights[k], shape[0] == widest,
-                              aux_hidden, infopro_task_loss)
+                              aux_hidden, infopro_task_loss, "2c2f" if reference else "1c2f")
 
         aux = []
         for k, (_, stop) in enumerate(self.bounds[:-1]):
@@ -100,7 +143,7 @@ class LocalNet(nn.Module):
             elif method == "man":
                 next_shape = shapes[stop]
                 base = DGLAux(next_shape, n_classes) if man_base == "dgl" else infopro(k, next_shape)
-                aux.append(MANAux(backbone.layers[stop], base))
+                aux.append(MANAux(backbone.layers[stop], base, recompute=man_recompute))
         self.aux = nn.ModuleList(aux)
         # per-channel range of the training images: reconstruction targets in [0, 1]
         self.register_buffer("image_min", torch.zeros(input_shape[0]))
@@ -151,7 +194,7 @@ class LocalNet(nn.Module):
         logits : torch.Tensor of shape (n, n_classes)
             Class scores.
         """
-        return self.backbone(x)
+        return self.backbone(_cpu_layout(x))
 
     def run_module(self, k, h):
         """Apply the layers of module ``k``.
@@ -213,7 +256,7 @@ class LocalNet(nn.Module):
             Scalar loss of module ``k``.
         """
         target = self._recon_target(x) if self.method in ("infopro", "man") else None
-        h = x
+        h = _cpu_layout(x)
         last = len(self.bounds) - 1
         for k in range(len(self.bounds)):
             h = self.run_module(k, h)

@@ -11,6 +11,7 @@ __all__ = [
     "auglocal_depths",
     "uniform_sample_layers",
     "infopro_loss_weights",
+    "man_loss_weights",
 ]
 
 
@@ -207,5 +208,53 @@ def infopro_loss_weights(n_modules, lambdas):
     out = []
     for k in range(n_modules - 1):
         r = k / (n_modules - 2) if n_modules > 2 else 0.0
+        out.append((ixx_1 * (1 - r) + ixx_2 * r, ixy_1 * (1 - r) + ixy_2 * r))
+    return out
+
+
+def man_loss_weights(next_stages, n_modules, lambdas, n_stages=3):
+    """Return MAN's per-module weights of InfoPro's two loss terms, by the next block's stage.
+
+    MAN's reference code interpolates the weights of local module ``k`` not
+    by ``k`` (as InfoPro does) but by the stage ``s_k`` (1, 2, 3 for a CIFAR
+    ResNet) of the block its auxiliary network imitates, the first block of
+    module ``k+1``: ``lambda_k = (1 - r) * start + r * end`` with ::
+
+        r = s_k / max(K - 2, n_stages + 1)      (0 when K <= 2)
+
+    For ``K >= n_stages + 3`` this is the reference's ``s_k / (K - 2)``. For
+    smaller ``K`` the reference's ratio reaches 1 or more, which with its
+    default ``(5, 0.5, 0, 0)`` gives a module zero or negative weights (no
+    training signal, or one that maximises the loss); the larger denominator
+    keeps every ratio below 1.
+
+    Parameters
+    ----------
+    next_stages : sequence of int
+        Stage (1-based) of the first block of module ``k+1``, for each of the
+        ``K - 1`` local modules.
+    n_modules : int
+        Number of modules K.
+    lambdas : tuple of 4 float
+        ``(recon_first, task_first, recon_last, task_last)``, the reference
+        code's ``(ixx_1, ixy_1, ixx_2, ixy_2)``.
+    n_stages : int, default=3
+        Number of stages of the backbone.
+
+    Returns
+    -------
+    weights : list of tuple of float
+        ``(lambda_recon, lambda_task)`` for each local module.
+
+    Examples
+    --------
+    >>> man_loss_weights([1, 1, 2, 2, 2, 3, 3], 8, (5, 0.5, 0, 0))[0]  # r = 1/6
+    (4.166666666666667, 0.4166666666666667)
+    """
+    ixx_1, ixy_1, ixx_2, ixy_2 = (float(v) for v in lambdas)
+    denominator = max(n_modules - 2, n_stages + 1)
+    out = []
+    for stage in next_stages:
+        r = stage / denominator if n_modules > 2 else 0.0
         out.append((ixx_1 * (1 - r) + ixx_2 * r, ixy_1 * (1 - r) + ixy_2 * r))
     return out

@@ -15,6 +15,7 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from neural import LocalLearningClassifier
+from neural._utils import decode_params, encode_params
 from neural.datasets import load_digits_images, make_shapes
 
 SMALL = dict(backbone="resnet8", width=4, batch_size=32, learning_rate_init=0.01, device="cpu")
@@ -89,12 +90,28 @@ def test_save_load_round_trip(shapes_small, tmp_path, method):
     np.testing.assert_array_equal(loaded.predict_proba(Xt), est.predict_proba(Xt))
     assert loaded.history_ == est.history_
     assert loaded.peak_activation_bytes_ == est.peak_activation_bytes_
+    assert loaded.peak_memory_bytes_ == est.peak_memory_bytes_ > 0
     # weights only: the file loads with torch's safe loader
     payload = torch.load(path, weights_only=True)
     assert set(payload) == {"format", "class", "params", "fitted", "state_dict", "training"}
     # training can resume
     loaded.partial_fit(X, labels[y])
     assert loaded.n_iter_ == est.n_iter_ + 1
+
+
+def test_files_without_peak_memory_still_load(shapes_small, tmp_path):
+    X, y, Xt, _ = shapes_small
+    est = fitted(X, y)
+    path = tmp_path / "old.pt"
+    est.save(path)
+    payload = torch.load(path, weights_only=True)
+    fitted_attributes = decode_params(payload["fitted"])
+    del fitted_attributes["peak_memory_bytes_"]  # as written before the attribute existed
+    payload["fitted"] = encode_params(fitted_attributes)
+    torch.save(payload, path)
+    loaded = LocalLearningClassifier.load(path)
+    assert loaded.peak_memory_bytes_ is None
+    np.testing.assert_array_equal(loaded.predict(Xt), est.predict(Xt))
 
 
 def test_save_rejects_unsaveable_params_and_foreign_files(shapes_small, tmp_path):

@@ -5,7 +5,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neural.local import auglocal_depths, infopro_loss_weights, split_layers, uniform_sample_layers
+from neural.local import (
+    auglocal_depths,
+    infopro_loss_weights,
+    man_loss_weights,
+    split_layers,
+    uniform_sample_layers,
+)
 
 
 # ---------------------------------------------------------------- AugLocal
@@ -117,3 +123,22 @@ def test_infopro_weights_interpolate_linearly():
     assert w[0] == (5.0, 0.0) and w[-1] == (1.0, 2.0)
     np.testing.assert_allclose(np.diff([a for a, _ in w]), -4 / 3)
     assert infopro_loss_weights(2, (5.0, 0.5, 0.0, 1.0)) == [(5.0, 0.5)]
+
+
+@given(st.integers(6, 60), st.lists(st.integers(1, 3), min_size=1, max_size=20),
+       st.tuples(*[st.floats(0, 10)] * 4))
+def test_man_weights_follow_the_reference_for_enough_modules(K, stages, lambdas):
+    # the reference: ratio = stage / (K - 2)
+    for s, (recon, task) in zip(stages, man_loss_weights(stages, K, lambdas)):
+        r = s / (K - 2)
+        assert recon == pytest.approx(lambdas[0] * (1 - r) + lambdas[2] * r)
+        assert task == pytest.approx(lambdas[1] * (1 - r) + lambdas[3] * r)
+
+
+@pytest.mark.parametrize("K", [3, 4, 5])
+def test_man_weights_stay_positive_for_few_modules(K):
+    # the reference's stage / (K - 2) would reach 1 or more (zero or negative weights)
+    weights = man_loss_weights([1, 2, 3], K, (5, 0.5, 0, 0))
+    assert all(recon > 0 and task > 0 for recon, task in weights)
+    assert weights[2] == pytest.approx((5 * 0.25, 0.5 * 0.25))
+    assert man_loss_weights([3], 2, (5, 0.5, 0, 0)) == [(5.0, 0.5)]  # K = 2: ratio 0
