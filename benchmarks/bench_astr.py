@@ -16,10 +16,18 @@ The paper reports 77.6% Dice on its clinical ERUS-10K data (Res2Net-50, 352 px);
 ours is a tiny network on a synthetic 32x32 set: the numbers are not comparable,
 only the comparisons inside one run are.
 
+``--ablation`` instead measures architecture variants against the estimator's network (the
+reference code's forms), over several seeds (train on linear + scan augmentation, test on both
+modes): the multi-stage product fusion (``fusion="product"``) and, one at a time and all
+together, the forms of an earlier version of this network (a learned frame embedding, one body
+head shared by the auxiliary frames, depthwise positional convolution, MixPool without its 3x3
+convolution).
+
 Usage::
 
     python benchmarks/bench_astr.py --quick            # ~2 minutes on 2 cores
     python benchmarks/bench_astr.py --json results.json --out benchmarks/results/
+    python benchmarks/bench_astr.py --ablation --seeds 3 --json ablation.json
 """
 
 import os
@@ -34,10 +42,98 @@ from _common import make_parser, print_table, pyplot, write_json
 from neural.video import ASTRSegmenter, make_ultrasound_videos
 
 
+# ASTRNet keyword arguments of each variant. "reference forms" is the estimator's network (the
+# reference code's forms); the others put back one departure of an earlier version, or all four.
+EARLIER_FORMS = dict(frame_embedding=True, shared_body=True, pos_conv="depthwise",
+                     mixpool_conv=False)
+VARIANTS = {
+    "reference forms": {},
+    "product fusion": dict(fusion="product"),
+    "+ frame embedding": dict(frame_embedding=True),
+    "shared body head": dict(shared_body=True),
+    "depthwise positional conv": dict(pos_conv="depthwise"),
+    "MixPool without 3x3 conv": dict(mixpool_conv=False),
+    "all four earlier forms": EARLIER_FORMS,
+    "earlier forms + product fusion": dict(EARLIER_FORMS, fusion="product"),
+}
+
+
+class _Variant(ASTRSegmenter):
+    """ASTRSegmenter whose network takes extra ASTRNet arguments (benchmark only)."""
+
+    variant = {}
+
+    def _build_module(self):
+        from neural.video import ASTRNet
+
+        kw = dict(width=self.width, dim=self.embed_dim, heads=self.num_heads, depth=self.depth,
+                  context=self.context, fusion=self.fusion)
+        return ASTRNet(self.input_shape_[0], self.n_frames, **{**kw, **self.variant})
+
+
+def ablation(args):
+    n_train, n_frames, epochs = (12, 6, 8) if args.quick else (24, 8, 20)
+    size = 32
+    names = list(VARIANTS) if not args.variants else args.variants
+    rows, per = [], {}
+    for seed in range(args.seed, args.seed + args.seeds):
+        X, M, _ = make_ultrasound_videos(n_train, n_frames=n_frames, image_size=size,
+                                         scan_mode="linear", random_state=seed)
+        test = {m: make_ultrasound_videos(n_train // 2, n_frames=n_frames, image_size=size,
+                                          scan_mode=m, random_state=seed + 100 + k)
+                for k, m in enumerate(("linear", "sector"))}
+        for name in names:
+            cls = type("Variant", (_Variant,), {"variant": VARIANTS[name]})
+            t0 = time.perf_counter()
+            est = cls(3, scan_augment=True, max_iter=epochs, random_state=seed,
+                      device="cpu").fit(X, M)
+            fit_s = time.perf_counter() - t0
+            Xs, Ms, _ = test["sector"]
+            est.predict(Xs[:2])  # warm-up
+            t0 = time.perf_counter()
+            dice_sector = est.score(Xs, Ms)
+            ms = 1000 * (time.perf_counter() - t0) / Ms[..., 0, 0].size
+            dice_linear = est.score(*test["linear"][:2])
+            n_params = sum(p.numel() for p in est.module_.parameters())
+            per.setdefault(name, []).append((dice_linear, dice_sector, fit_s, ms, n_params))
+            print(f"  seed {seed} {name:34s} Dice linear {dice_linear:.3f} sector "
+                  f"{dice_sector:.3f}  params {n_params}  fit {fit_s:.0f}s", flush=True)
+    base = np.array(per["reference forms"]) if "reference forms" in per else None
+    for name, vals in per.items():
+        v = np.array(vals)
+        row = {"method": name, "dataset": "synthetic ultrasound 32x32", "n_seeds": len(v),
+               "dice_linear": v[:, 0].mean(), "dice_linear_std": v[:, 0].std(),
+               "dice_sector": v[:, 1].mean(), "dice_sector_std": v[:, 1].std(),
+               "params": int(v[0, 4]), "fit_s": v[:, 2].mean(), "ms_per_frame": v[:, 3].mean()}
+        if base is not None:
+            d = (v[:, :2] - base[:, :2]).mean(1)  # both test modes, paired by seed
+            row["d_dice"], row["d_dice_std"] = d.mean(), d.std()
+            row["time_vs_default"] = v[:, 2].mean() / base[:, 2].mean()
+        rows.append(row)
+    print_table(rows, [("method", "variant", ""), ("dice_linear", "Dice linear", ".3f"),
+                       ("dice_linear_std", "sd", ".3f"), ("dice_sector", "Dice sector", ".3f"),
+                       ("dice_sector_std", "sd", ".3f"), ("d_dice", "d Dice vs default", "+.3f"),
+                       ("d_dice_std", "sd", ".3f"), ("params", "params", "d"),
+                       ("time_vs_default", "fit time", ".2f")],
+                title=f"\nASTR variants: {args.seeds} seeds, {n_train} linear videos of {n_frames} "
+                      f"frames + scan augmentation, {epochs} epochs; tests on linear and sector "
+                      "videos (d Dice: mean of both modes, paired by seed)")
+    if args.json:
+        write_json(args.json, "bench_astr_ablation", rows, args)
+
+
 def main():
-    args = make_parser(__doc__.splitlines()[0]).parse_args()
+    parser = make_parser(__doc__.splitlines()[0])
+    parser.add_argument("--ablation", action="store_true",
+                        help="measure the architecture variants instead (see the module doc)")
+    parser.add_argument("--seeds", type=int, default=3, help="--ablation: number of seeds")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=None,
+                        help="--ablation: variants to run (default: all)")
+    args = parser.parse_args()
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
+    if args.ablation:
+        return ablation(args)
     n_train, n_frames, epochs = (16, 6, 12) if args.quick else (40, 8, 30)
     size = 32
     data = {m: make_ultrasound_videos(n_train, n_frames=n_frames,

@@ -16,7 +16,16 @@ epochs, learning rate and seeds), so only the loss differs:
 * ``soft``: cross-entropy on the annotators' soft labels;
 * ``smooth``: label smoothing 0.1;
 * ``P2C extractive``: preferences extracted from the soft labels, random / disagreement /
-  inconsistency-based pair sampling;
+  inconsistency-based pair sampling; the consistency term is the label hinge (the paper's);
+* ``P2C extr. margin``: the same with the reference code's soft-label margin term over all
+  classes (``consistency="margin"``, its ``--pair_loss``) instead of the hinge;
+* ``P2C extr. margin+both``: the margin term and both texts of every pair classified
+  (``classify_partners=True``);
+* ``P2C reference loss``: the loss side of ``reference_params("extractive")`` (margin term,
+  both texts classified, disagreement sampling) at this benchmark's training budget;
+* ``P2C reference``: ``P2CClassifier(**reference_params("extractive"))`` as the reference
+  ships it (batch 16, constant learning rate, 20 epochs): a different budget, so its
+  difference to ``hard`` also holds the budget;
 * ``P2C crowd``: 2 explicit pairs per text, each judged by 3 noisy simulated workers
   (the "subjective" source);
 * ``P2C generative``: 2 pairs per text answered by a scoring function (a noisy cue-word
@@ -53,6 +62,7 @@ from neural.text import (  # noqa: E402
     CueWordScorer,
     P2CClassifier,
     make_preference_text,
+    reference_params,
     simulate_preferences,
 )
 
@@ -62,6 +72,9 @@ REGIMES = {
 }
 
 AUX_OFF = {"lambda_pref": 0.0, "lambda_div": 0.0, "lambda_cons": 0.0}
+# the parameters of reference_params() that shape the loss and the pairs, not the training budget
+LOSS_KEYS = {"n_pref_heads", "lambda_cls", "lambda_pref", "lambda_div", "lambda_cons",
+             "consistency", "classify_partners", "sampling"}
 
 
 def methods(data, seed):
@@ -79,6 +92,11 @@ def methods(data, seed):
         ("P2C extractive", {}, soft),
         ("P2C extr. disagree", {"sampling": "disagreement"}, soft),
         ("P2C extr. inconsist", {"sampling": "inconsistency"}, soft),
+        ("P2C extr. margin", {"consistency": "margin"}, soft),
+        ("P2C extr. margin+both", {"consistency": "margin", "classify_partners": True}, soft),
+        ("P2C reference loss", {k: v for k, v in reference_params().items() if k in LOSS_KEYS},
+         soft),
+        ("P2C reference", reference_params(), soft),
         ("P2C crowd", {}, {"preferences": crowd}),
         ("P2C generative", {}, {"preferences": scorer}),
         ("P2C oracle", {}, {"preferences": oracle}),
@@ -137,9 +155,10 @@ def run(args):
                                            **gen)
                 noise = float(np.mean(data.y != data.y_true))
                 for name, params, fit_kw in methods(data, seed):
-                    est = P2CClassifier(max_iter=epochs, embedding_dim=32, pref_hidden=32,
-                                        batch_size=32, learning_rate_init=3e-3,
-                                        random_state=seed, device="cpu", **params)
+                    est = P2CClassifier(**{**dict(max_iter=epochs, embedding_dim=32,
+                                                  pref_hidden=32, batch_size=32,
+                                                  learning_rate_init=3e-3),
+                                           **params, "random_state": seed, "device": "cpu"})
                     t0 = time.perf_counter()
                     est.fit(data.texts, data.y, **fit_kw)
                     fit_time = time.perf_counter() - t0

@@ -119,8 +119,9 @@ def local_setup(quick):
 def dtop_setup(quick):
     n = 128 if quick else 512
     X, M = make_segmentation(n, image_size=32, random_state=0)
+    # one phase (finetune_iter=0): the plain loop below times the unpruned training step
     est = DToPSegmenter(embed_dim=64, depth=6, num_heads=4, stage_ends=(2, 4), batch_size=32,
-                        device="cpu", random_state=0)
+                        finetune_iter=0, device="cpu", random_state=0)
 
     def step(module, xb, yb):
         out = module(xb, p0=1.0, k=est.k)

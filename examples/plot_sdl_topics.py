@@ -19,13 +19,10 @@ logistic regression and NMF + logistic regression.
 # %%
 # Corpus, counts and covariates
 # -----------------------------
-import warnings
-
 import matplotlib.pyplot as plt
 import numpy as np
 import scipy.sparse as sp
 from sklearn.decomposition import NMF
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, f1_score, precision_recall_curve, roc_auc_score
@@ -56,10 +53,9 @@ vocabulary = vectorizer.get_feature_names_out()
 # -----------------
 # The covariates go in through ``X_aux``: they enter the classifier and are not reconstructed.
 sdl = SDLClassifier(6, solver="bcd", nonnegative=True, mode="feature", class_weight="balanced",
-                    xi=1.0, max_iter=300, tol=1e-10, random_state=0)
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", ConvergenceWarning)
-    sdl.fit(X_train, y_train, X_aux=aux_train)
+                    xi=1.0, max_iter=3000, tol=1e-8, random_state=0)
+sdl.fit(X_train, y_train, X_aux=aux_train)
+print(f"BCD converged in {sdl.n_iter_} iterations")
 for k, words in enumerate(top_words(sdl.components_, vocabulary, n_words=8)):
     print(f"topic {k} (weight {sdl.coef_[0, k]:+.2f}): {' '.join(words)}")
 print("true signal topic:          ", " ".join(top_words(corpus.topics[:1], corpus.vocabulary, 8)[0]))

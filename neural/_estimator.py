@@ -183,8 +183,8 @@ class BaseTorchEstimator(BaseEstimator):
         the data-dependent fitted attributes when ``reset``, and return a
         map-style :class:`torch.utils.data.Dataset` of ``(x, y)`` items
         (tensors or dicts of tensors once batched). The default takes arrays
-        (:meth:`_validate`, :meth:`_check_targets`) or a user's dataset of
-        ``(x, y)`` pairs (:meth:`_convert_item` per item).
+        (``_validate``, ``_check_targets``) or a user's dataset of
+        ``(x, y)`` pairs (``_convert_item`` per item).
     ``_init_module(self, dataset)``
         Called once a fresh module exists (data-dependent buffers).
     ``_training_phases(self)``
@@ -526,7 +526,7 @@ class BaseTorchEstimator(BaseEstimator):
         return x, y
 
     def _encode_item_target(self, y, index):
-        """Encode one item's target like :meth:`_check_targets` encodes an array."""
+        """Encode one item's target like ``_check_targets`` encodes an array."""
         return self._check_targets(y.reshape(1, *y.shape), reset=False)[0]
 
     def _validate(self, X, y=None, *, reset, requires_y=False):

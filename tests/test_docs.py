@@ -87,7 +87,14 @@ KNOWN_WARNINGS = [
 
 @pytest.mark.slow
 def test_docs_build(tmp_path):
-    """``sphinx -b html -W --keep-going docs`` succeeds, gallery examples included."""
+    """``sphinx -n -b html -W --keep-going docs`` succeeds, gallery examples included.
+
+    Nitpicky (``-n``): every cross-reference must resolve; only references to external
+    packages are ignored, in ``docs/conf.py`` (the build is offline, without intersphinx).
+    The README's test command (``.ci/run``) includes this test, gallery and all: from a fresh
+    checkout it took 2 min 15 s on 2 cores with another test run beside it (most of it the
+    examples), and it runs beside the other xdist worker.
+    """
     if importlib.util.find_spec("sphinx") is None:
         pytest.skip("sphinx is not installed (pip install sdlearn[docs])")
     for module in ("sphinx_gallery", "numpydoc", "pydata_sphinx_theme", "matplotlib"):
@@ -96,7 +103,7 @@ def test_docs_build(tmp_path):
     out = tmp_path / "html"
     warnings_file = tmp_path / "warnings.txt"
     cmd = [
-        sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going",
+        sys.executable, "-m", "sphinx", "-n", "-b", "html", "-W", "--keep-going",
         "-d", str(tmp_path / "doctrees"), "-w", str(warnings_file), str(DOCS), str(out),
     ]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)

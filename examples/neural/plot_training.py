@@ -8,8 +8,9 @@ shows what that loop offers, on :class:`~neural.local.LocalLearningClassifier`
 (the same holds for the segmenters and the text classifier):
 
 * training from a folder of image files read lazily, item by item;
-* callbacks: a learning-rate schedule of :mod:`torch.optim.lr_scheduler`,
-  checkpoints, a CSV log;
+* training until the validation score stops improving, with a learning-rate
+  schedule of :mod:`torch.optim.lr_scheduler`, checkpoints and a CSV log as
+  callbacks;
 * any :mod:`torch.optim` optimizer, here AdamW;
 * a fit that is interrupted, then resumed from its checkpoint, ending with
   exactly the model of the uninterrupted fit.
@@ -22,7 +23,6 @@ shows what that loop offers, on :class:`~neural.local.LocalLearningClassifier`
 # would point at their own folder. :class:`~neural.datasets.ImageFolderDataset`
 # reads one image per item, so the data never has to fit in memory.
 import tempfile
-import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -33,11 +33,8 @@ from PIL import Image
 from neural import LocalLearningClassifier
 from neural.callbacks import Callback, Checkpoint, CSVLogger, LRScheduler
 from neural.datasets import SHAPE_NAMES, ImageFolderDataset, make_shapes
-from sklearn.exceptions import ConvergenceWarning
 
 torch.set_num_threads(1)  # tiny models: one thread is fastest on a shared machine
-# the fits run a fixed budget (one learning-rate cycle) on purpose
-warnings.filterwarnings("ignore", category=ConvergenceWarning)
 root = Path(tempfile.mkdtemp())
 X, y = make_shapes(600, image_size=16, n_classes=5, noise=0.15, random_state=0)
 for i, (img, label) in enumerate(zip(X, y)):
@@ -54,19 +51,23 @@ y_val = np.array([SHAPE_NAMES[c].replace(" ", "_") for c in y_val])
 # %%
 # Callbacks and an optimizer
 # --------------------------
-# A one-cycle schedule stepped after every batch, a checkpoint every two epochs
-# (and of the best validation score), and the history as CSV. The options of
-# the estimator itself are callbacks too: the default cosine schedule is an
-# ``LRScheduler`` (the one passed here replaces it), and ``tol`` /
-# ``n_iter_no_change`` are an ``EarlyStopping``.
+# The fit runs until the validation accuracy has not improved for 4 epochs
+# (``early_stopping=True`` with ``validation_data``; the best epoch's weights
+# are kept), and a ``ReduceLROnPlateau`` schedule cuts the learning rate
+# whenever the validation accuracy stalls for an epoch. A checkpoint is written
+# every two epochs (and of the best validation score), and the history as CSV.
+# The options of the estimator itself are callbacks too: its default cosine
+# schedule is an ``LRScheduler`` (the one passed here replaces it), and
+# ``early_stopping`` / ``n_iter_no_change`` are an ``EarlyStopping``.
 
 
 def make_classifier(*callbacks):
     return LocalLearningClassifier(
         method="dgl", n_local_modules=2, backbone="resnet8", width=8, batch_size=64,
-        max_iter=8, solver="adamw", weight_decay=0.01, random_state=0, device="cpu",
-        n_iter_no_change=100,  # run every epoch of the schedule
-        callbacks=[LRScheduler("OneCycleLR", step_every="batch", max_lr=0.02), *callbacks],
+        max_iter=60, solver="adamw", learning_rate_init=0.01, weight_decay=0.01,
+        early_stopping=True, n_iter_no_change=4, random_state=0, device="cpu",
+        callbacks=[LRScheduler("ReduceLROnPlateau", mode="max", factor=0.3, patience=1),
+                   *callbacks],
     )
 
 
@@ -75,6 +76,7 @@ clf = make_classifier(Checkpoint(checkpoints, every=2), CSVLogger(root / "histor
 clf.fit(train, validation_data=(X_val, y_val))
 print("files:", sorted(p.name for p in checkpoints.iterdir()))
 print("validation accuracy per epoch:", np.round(clf.validation_scores_, 3))
+print(f"stopped after epoch {clf.n_iter_}; best epoch {np.argmax(clf.validation_scores_) + 1}")
 
 # %%
 # An interrupted fit, resumed
@@ -107,7 +109,7 @@ print("resumed model == uninterrupted model:", same)
 # What the loop recorded
 # ----------------------
 # ``history_`` holds one record per epoch; the learning rate shown is the one
-# at the start of each epoch (the schedule steps after every batch).
+# at the start of each epoch.
 epochs = [h["epoch"] for h in clf.history_]
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
 axes[0].plot(epochs, [h["loss"] for h in clf.history_], "o-", label="uninterrupted")

@@ -292,7 +292,7 @@ class DToPViT(nn.Module):
         Parameters
         ----------
         n_active : array-like of shape (n_images, n_stages)
-            Tokens processed by each stage, as in :attr:`DToPOutput.n_active`.
+            Tokens processed by each stage, as ``n_active`` of :class:`DToPOutput`.
         aux_heads : bool, default=True
             Count the auxiliary heads (they run whenever pruning is on).
 

@@ -27,6 +27,7 @@ from ._preferences import (
     preferences_from_soft_labels,
     query_preferences,
 )
+from ._reference import reference_params
 from ._sampling import (
     disagreement_partners,
     head_disagreement,
@@ -59,6 +60,7 @@ __all__ = [
     "preferences_from_soft_labels",
     "query_preferences",
     "random_partners",
+    "reference_params",
     "simulate_preferences",
     "soft_label_margin_loss",
 ]

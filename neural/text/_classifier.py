@@ -147,8 +147,25 @@ class P2CClassifier(BaseTorchClassifier):
     lambda_div : float, default=0.1
         Weight of the diversity term (subtracted).
     lambda_cons : float, default=1.0
-        Weight of the consistency hinge between the classifier's confidence
-        and the preferences.
+        Weight of the consistency term between the classifier and the
+        preferences (see ``consistency``).
+    consistency : {"label", "margin"}, default="label"
+        The consistency term. ``"label"``: a hinge on the classifier's
+        confidence gap :math:`p(y|x_1) - p(y|x_2)` for the pair's label,
+        ordered as the preference (the paper's term; the reference code's
+        ``--consistency``). ``"margin"``: the soft-label margin over all
+        classes, which asks every class's probability gap to be at least the
+        annotators' soft-label gap, in its direction
+        (:func:`soft_label_margin_loss`; the reference code's ``--pair_loss``,
+        its shipped recipe with annotation records); needs ``soft_labels``.
+    classify_partners : bool, default=False
+        Also classify each anchor's partner: the classification loss of a
+        pair is :math:`\tfrac12 CE(x_1) + \tfrac12 CE(x_2)`, as in the
+        reference code (anchors without a partner keep weight 1). Partners
+        are then drawn whenever a preference source exists, even with all
+        auxiliary weights at zero. False classifies the anchors only, so a
+        comparison with the plain classifier measures the preference terms
+        alone.
     sampling : {"random", "disagreement", "inconsistency"}, default="random"
         How each anchor's partner is chosen every epoch among its candidates:
         uniformly; the candidate on which the preference heads disagree most;
@@ -245,6 +262,8 @@ class P2CClassifier(BaseTorchClassifier):
         "lambda_pref": [Finite(Real, 0, None, closed="left")],
         "lambda_div": [Finite(Real, 0, None, closed="left")],
         "lambda_cons": [Finite(Real, 0, None, closed="left")],
+        "consistency": [StrOptions({"label", "margin"})],
+        "classify_partners": ["boolean"],
         "sampling": [StrOptions(set(SAMPLINGS))],
         "n_candidates": [Interval(Integral, 1, None, closed="left")],
         "scorer_pairs_per_sample": [Interval(Integral, 1, None, closed="left")],
@@ -274,6 +293,8 @@ class P2CClassifier(BaseTorchClassifier):
         lambda_pref=1.0,
         lambda_div=0.1,
         lambda_cons=1.0,
+        consistency="label",
+        classify_partners=False,
         sampling="random",
         n_candidates=32,
         scorer_pairs_per_sample=2,
@@ -386,7 +407,13 @@ class P2CClassifier(BaseTorchClassifier):
     def _inputs(self, x):
         return x if self.encoder == "pretrained" else x.long()
 
-    def _get_dataset(self, X, y, *, reset, classes=None, preferences=None, soft_labels=None):
+    def _get_dataset(self, X, y, *, reset, classes=None, preferences=None, soft_labels=None,
+                     training=True):
+        """Texts, labels and the preference source as a :class:`PairDataset`.
+
+        Validation data (``training=False``) is only classified: it gets no
+        partners and needs no soft labels, whatever the loss asks of training.
+        """
         if is_dataset(X):
             if y is not None:
                 raise ValueError("pass either a dataset of (text, label) items as X with y=None, "
@@ -399,10 +426,24 @@ class P2CClassifier(BaseTorchClassifier):
             y_raw = self._check_y(y, len(texts), True)
         inputs = self._encode(texts, reset=reset)
         y_enc = self._check_targets(y_raw, reset=reset, classes=classes)
+        if not training:
+            return PairDataset(inputs, y_enc, use_pairs=False)
         source, soft = self._pair_source(texts, y_raw, y_enc, preferences, soft_labels)
         heads = self.n_pref_heads > 0 and (self.lambda_pref > 0 or self.lambda_div > 0)
-        return PairDataset(inputs, y_enc, source, soft, use_pairs=heads or self.lambda_cons > 0,
-                           soft_target=self.label_target == "soft")
+        margin = self.consistency == "margin" and self.lambda_cons > 0
+        use_pairs = heads or self.lambda_cons > 0 or self.classify_partners
+        return PairDataset(inputs, y_enc, source, soft, use_pairs=use_pairs,
+                           carry_soft=self.label_target == "soft" or margin)
+
+    def _validation_dataset(self, validation_data):
+        # the validation data scores the classifier alone (see _get_dataset)
+        if is_dataset(validation_data):
+            return self._get_dataset(validation_data, None, reset=False, training=False)
+        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+            raise ValueError("validation_data must be a pair (X_val, y_val) or a dataset of "
+                             f"(text, label) items; got {type(validation_data).__name__}.")
+        return self._get_dataset(validation_data[0], validation_data[1], reset=False,
+                                 training=False)
 
     def _pair_source(self, texts, y_raw, y_enc, preferences, soft_labels):
         """Where this fit's preferences come from (None: no pairs), and the soft labels."""
@@ -410,6 +451,11 @@ class P2CClassifier(BaseTorchClassifier):
         soft = None if soft_labels is None else check_soft_labels(soft_labels, n, k)
         if self.label_target == "soft" and soft is None:
             raise ValueError("label_target='soft' needs soft_labels in fit.")
+        if self.consistency == "margin" and self.lambda_cons > 0 and soft is None:
+            raise ValueError(
+                "consistency='margin' compares the annotators' soft labels of the two texts of "
+                "a pair, so it needs soft_labels in fit; use consistency='label' with explicit "
+                "pairs or a scoring function.")
         if preferences is None:
             source = None if soft is None else SoftLabelSource(soft, y_enc, self.tie_tol)
         elif callable(preferences):
@@ -492,38 +538,52 @@ class P2CClassifier(BaseTorchClassifier):
         return partner, p
 
     def _classification_loss(self, logits, y, soft):
-        smoothing = float(self.label_smoothing)
-        return F.cross_entropy(logits, y if soft is None else soft, label_smoothing=smoothing)
+        """Per-text cross-entropy (hard labels, or soft labels with ``label_target="soft"``)."""
+        target = y if self.label_target == "hard" else soft
+        return F.cross_entropy(logits, target, label_smoothing=float(self.label_smoothing),
+                               reduction="none")
 
     def _train_losses(self, X, y, phase):
         net = self.module_
         h1 = net.encode(self._inputs(X["x"]))
         logits1 = net.classify(h1)
-        l_cls = self._classification_loss(logits1, y, X.get("soft"))
-        total = self.lambda_cls * l_cls
-        stats = {"loss_cls": l_cls.detach()}
+        ce1 = self._classification_loss(logits1, y, X.get("soft"))
+        stats = {}
+        aux = 0.0
+        l_cls = ce1.mean()
         if "x2" in X:
             has = X["has_pair"]
             if bool(has.any()):
                 lab, pref = y[has], X["pref"][has]
                 h2 = net.encode(self._inputs(X["x2"][has]))
+                logits2 = net.classify(h2)
+                if self.classify_partners:
+                    # a pair's two texts weigh 1/2 each, an anchor without partner 1
+                    soft2 = X["soft2"][has] if "soft2" in X else None
+                    ce2 = self._classification_loss(logits2, lab, soft2)
+                    l_cls = (torch.where(has, 0.5, 1.0) * ce1).sum() + 0.5 * ce2.sum()
+                    l_cls = l_cls / len(ce1)
                 if self.n_pref_heads > 0 and (self.lambda_pref > 0 or self.lambda_div > 0):
                     r1 = net.preference_scores(h1[has], lab)
                     r2 = net.preference_scores(h2, lab)
                     l_pref = preference_loss(r1, r2, pref)
                     l_div = diversity_loss(r1, r2)
-                    total = total + self.lambda_pref * l_pref - self.lambda_div * l_div
+                    aux = aux + self.lambda_pref * l_pref - self.lambda_div * l_div
                     stats["loss_pref"] = l_pref.detach()
                     stats["loss_div"] = l_div.detach()
                 if self.lambda_cons > 0:
-                    ar = torch.arange(len(lab), device=lab.device)
-                    p1 = torch.softmax(logits1[has], 1)[ar, lab]
-                    p2 = torch.softmax(net.classify(h2), 1)[ar, lab]
-                    l_cons = consistency_loss(p1, p2, pref)
-                    total = total + self.lambda_cons * l_cons
+                    p1, p2 = torch.softmax(logits1[has], 1), torch.softmax(logits2, 1)
+                    if self.consistency == "margin":
+                        l_cons = soft_label_margin_loss(p1, p2, X["soft"][has],
+                                                        X["soft2"][has]).mean()
+                    else:
+                        ar = torch.arange(len(lab), device=lab.device)
+                        l_cons = consistency_loss(p1[ar, lab], p2[ar, lab], pref)
+                    aux = aux + self.lambda_cons * l_cons
                     stats["loss_cons"] = l_cons.detach()
             stats["pair_fraction"] = has.float().mean()
-        yield total, stats
+        stats["loss_cls"] = l_cls.detach()
+        yield self.lambda_cls * l_cls + aux, stats
 
     # ------------------------------------------------------------ inference
     def preference_scores(self, X, labels=None):

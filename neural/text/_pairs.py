@@ -61,17 +61,21 @@ class PairDataset(Dataset):
         Annotator soft labels.
     use_pairs : bool, default=True
         Whether a loss term uses the pairs (else no partner is drawn).
-    soft_target : bool, default=False
-        Put each text's soft labels in its item (soft-label training).
+    carry_soft : bool, default=False
+        Put each text's soft labels in its item (``"soft"``) and, when
+        partners are drawn, its partner's (``"soft2"``): for soft-label
+        targets and the soft-label margin term.
     """
 
-    def __init__(self, inputs, y, source=None, soft=None, use_pairs=True, soft_target=False):
+    def __init__(self, inputs, y, source=None, soft=None, use_pairs=True, carry_soft=False):
+        if carry_soft and soft is None:
+            raise ValueError("carry_soft=True needs soft labels.")
         self.inputs = inputs
         self.y = y
         self.source = source
         self.use_pairs = use_pairs
         self.soft = soft
-        self.soft_target = soft_target
+        self.carry_soft = carry_soft
         self.partner = np.full(len(y), -1, dtype=np.int64)
         self.pref = np.full(len(y), 0.5, dtype=np.float32)
 
@@ -108,15 +112,18 @@ class PairDataset(Dataset):
     def __getitems__(self, indices):
         idx = np.asarray(indices, dtype=np.int64)
         x = {"x": self.inputs.take(idx)}
+        if self.carry_soft:
+            x["soft"] = self.soft[idx].astype(np.float32)
         if self.has_pairs:
             partner = self.partner[idx]
             has = partner >= 0
             # rows without a partner carry themselves; the loss uses has_pair to skip them
-            x["x2"] = self.inputs.take(np.where(has, partner, idx))
+            other = np.where(has, partner, idx)
+            x["x2"] = self.inputs.take(other)
             x["has_pair"] = has
             x["pref"] = self.pref[idx]
-        if self.soft_target:
-            x["soft"] = self.soft[idx].astype(np.float32)
+            if self.carry_soft:
+                x["soft2"] = self.soft[other].astype(np.float32)
         return Batch((_take(x, slice(None)), _take(self.y, idx)))
 
     def __getitem__(self, i):

@@ -2,7 +2,7 @@
 
 from ._data import load_ultrasound_folder, make_ultrasound_videos
 from ._metrics import dice_score, segmentation_scores
-from ._model import ASTRNet, ASTROutput, astr_loss, select_sparse_tokens
+from ._model import ASTRNet, ASTROutput, ProductFusion, astr_loss, select_sparse_tokens
 from ._scan import (
     FanGeometry,
     ScanModeConverter,
@@ -19,6 +19,7 @@ __all__ = [
     "ASTROutput",
     "ASTRSegmenter",
     "FanGeometry",
+    "ProductFusion",
     "ScanModeConverter",
     "astr_loss",
     "detect_scan_mode",

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["ASTRNet", "ASTROutput", "select_sparse_tokens", "astr_loss"]
+__all__ = ["ASTRNet", "ASTROutput", "ProductFusion", "select_sparse_tokens", "astr_loss"]
 
 
 def _conv_bn(c_in, c_out, k=3, stride=1):
@@ -16,35 +16,90 @@ def _conv_bn(c_in, c_out, k=3, stride=1):
 
 
 class Encoder(nn.Module):
-    """Shared CNN: full-, half- and quarter-resolution features."""
+    """Shared CNN: full-, half- and quarter-resolution features (and, with ``deep``, two more
+    stages at an eighth and a sixteenth of the resolution)."""
 
-    def __init__(self, in_channels, width, dim):
+    def __init__(self, in_channels, width, dim, deep=False):
         super().__init__()
         self.s1 = nn.Sequential(_conv_bn(in_channels, width), _conv_bn(width, width))
         self.s2 = nn.Sequential(_conv_bn(width, 2 * width, stride=2), _conv_bn(2 * width, 2 * width))
         self.s3 = nn.Sequential(_conv_bn(2 * width, dim, stride=2), _conv_bn(dim, dim))
+        self.deeper = nn.ModuleList(
+            nn.Sequential(_conv_bn(dim, dim, stride=2), _conv_bn(dim, dim)) for _ in range(2)
+        ) if deep else nn.ModuleList()
 
     def forward(self, x):
-        f1 = self.s1(x)
-        f2 = self.s2(f1)
-        return f1, f2, self.s3(f2)
+        """Features of every stage, finest first: (f1, f2, f3[, f4, f5])."""
+        feats = [self.s1(x)]
+        feats.append(self.s2(feats[-1]))
+        feats.append(self.s3(feats[-1]))
+        for stage in self.deeper:
+            feats.append(stage(feats[-1]))
+        return feats
+
+
+class ProductFusion(nn.Module):
+    """The reference's fusion of three encoder stages: ``[f5, f4*f5, f3*f4*f5]``.
+
+    Each stage is projected to ``dim`` channels (1x1 conv + BN + ReLU) and
+    upsampled (bilinear) to the grid of the finest one; the products let the
+    coarse, semantic stages gate the finer ones. The reference keeps the
+    3 x 64 concatenated channels as its tokens; here a 1x1 conv + BN + ReLU
+    maps the concatenation back to ``dim`` so the rest of the network keeps
+    its width.
+
+    Parameters
+    ----------
+    dim : int
+        Channels of the three input stages and of the output.
+    """
+
+    def __init__(self, dim):
+        super().__init__()
+        self.proj = nn.ModuleList(_conv_bn(dim, dim, 1) for _ in range(3))
+        self.out = _conv_bn(3 * dim, dim, 1)
+
+    def forward(self, f3, f4, f5):
+        """Fuse three stages onto the grid of the finest.
+
+        Parameters
+        ----------
+        f3, f4, f5 : Tensor of shape (B, dim, h_i, w_i)
+            Encoder stages, finest first.
+
+        Returns
+        -------
+        tokens : Tensor of shape (B, dim, h_3, w_3)
+            Fused features on the grid of ``f3``.
+        """
+        size = f3.shape[-2:]
+        a, b, c = (p(f) for p, f in zip(self.proj, (f3, f4, f5)))
+        b = F.interpolate(b, size=size, mode="bilinear", align_corners=False)
+        c = F.interpolate(c, size=size, mode="bilinear", align_corners=False)
+        return self.out(torch.cat([c, b * c, a * b * c], 1))
 
 
 class MixPool(nn.Module):
-    """Multi-scale context of an auxiliary frame: avg + max pooling at kernel ``k``."""
+    """Multi-scale context of an auxiliary frame: avg + max pooling at kernel ``k``.
 
-    def __init__(self, dim, k):
+    The pooled maps are projected (1x1 conv + BN + ReLU), with ``conv`` passed
+    through a 3x3 conv + BN + ReLU at the pooled resolution (as the
+    reference), upsampled and fused with the unpooled features (1x1 conv).
+    """
+
+    def __init__(self, dim, k, conv=True):
         super().__init__()
         self.k = k
         self.reduce = _conv_bn(2 * dim, dim, 1)
+        self.conv = _conv_bn(dim, dim) if conv else nn.Identity()
         self.fuse = nn.Conv2d(2 * dim, dim, 1)
 
     def forward(self, f):
         if self.k > 1 and min(f.shape[-2:]) >= self.k:
             p = torch.cat([F.avg_pool2d(f, self.k), F.max_pool2d(f, self.k)], 1)
-            p = F.interpolate(self.reduce(p), size=f.shape[-2:], mode="nearest")
+            p = F.interpolate(self.conv(self.reduce(p)), size=f.shape[-2:], mode="nearest")
         else:
-            p = self.reduce(torch.cat([f, f], 1))
+            p = self.conv(self.reduce(torch.cat([f, f], 1)))
         return self.fuse(torch.cat([f, p], 1))
 
 
@@ -82,11 +137,15 @@ class Attention(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-LN transformer block: conv position code, (cross-)attention, MLP."""
+    """Pre-LN transformer block: conv position code, (cross-)attention, MLP.
 
-    def __init__(self, dim, heads, mlp_ratio=2.0, cross=False):
+    ``pos_conv`` is ``"full"`` (a 3x3 convolution over all channels, as the
+    reference) or ``"depthwise"`` (one 3x3 filter per channel).
+    """
+
+    def __init__(self, dim, heads, mlp_ratio=2.0, cross=False, pos_conv="full"):
         super().__init__()
-        self.pos = nn.Conv2d(dim, dim, 3, padding=1, groups=dim)
+        self.pos = nn.Conv2d(dim, dim, 3, padding=1, groups=dim if pos_conv == "depthwise" else 1)
         self.norm_q = nn.LayerNorm(dim)
         self.norm_kv = nn.LayerNorm(dim) if cross else None
         if cross:
@@ -196,23 +255,62 @@ class ASTRNet(nn.Module):
         Self-attention blocks on the key frame.
     context : {"sparse", "dense"}, default="sparse"
         Attend to the body-selected auxiliary tokens, or to all of them.
+    fusion : {"last", "product"}, default="last"
+        Tokens from the last (quarter-resolution) encoder stage, or the
+        reference's product fusion of three stages (quarter, eighth and
+        sixteenth resolution, two more encoder stages), see
+        :class:`ProductFusion`.
+    frame_embedding : bool, default=False
+        Add a learned embedding of the auxiliary frame's index to its
+        context tokens (not in the reference).
+    shared_body : bool, default=False
+        One body head for every auxiliary frame, instead of one per frame as
+        the reference.
+    pos_conv : {"full", "depthwise"}, default="full"
+        Positional convolution of the transformer blocks: a 3x3 convolution
+        over all channels as the reference, or one filter per channel.
+    mixpool_conv : bool, default=True
+        The 3x3 conv + BN + ReLU of the reference's MixPool at the pooled
+        resolution.
+
+    Notes
+    -----
+    The defaults are the reference code's forms. ``frame_embedding=True``,
+    ``shared_body=True``, ``pos_conv="depthwise"`` and ``mixpool_conv=False``
+    are the forms of an earlier version of this network; they are kept for
+    ``benchmarks/bench_astr.py --ablation``, which measured no difference in
+    Dice between them and the reference forms on the synthetic videos.
     """
 
     def __init__(self, in_channels, n_frames, *, width=8, dim=32, heads=4, depth=1,
-                 context="sparse"):
+                 context="sparse", fusion="last", frame_embedding=False, shared_body=False,
+                 pos_conv="full", mixpool_conv=True):
         super().__init__()
         self.n_frames, self.context, self.dim = n_frames, context, dim
-        self.encoder = Encoder(in_channels, width, dim)
-        self.local = nn.ModuleList(Block(dim, heads) for _ in range(depth))
+        self.encoder = Encoder(in_channels, width, dim, deep=fusion == "product")
+        self.fusion = ProductFusion(dim) if fusion == "product" else None
+        self.local = nn.ModuleList(Block(dim, heads, pos_conv=pos_conv) for _ in range(depth))
+        self.frame_embed = None
         if n_frames > 1:
-            self.body = nn.Sequential(_conv_bn(dim, dim), nn.Conv2d(dim, 1, 1))
-            self.mixpool = nn.ModuleList(MixPool(dim, 2 ** (i + 1)) for i in range(n_frames - 1))
-            self.frame_embed = nn.Parameter(torch.zeros(n_frames - 1, dim))
-            self.cross = Block(dim, heads, cross=True)
+            n_body = 1 if shared_body else n_frames - 1
+            self.body = nn.ModuleList(nn.Sequential(_conv_bn(dim, dim), nn.Conv2d(dim, 1, 1))
+                                      for _ in range(n_body))
+            self.mixpool = nn.ModuleList(MixPool(dim, 2 ** (i + 1), conv=mixpool_conv)
+                                         for i in range(n_frames - 1))
+            if frame_embedding:
+                self.frame_embed = nn.Parameter(torch.zeros(n_frames - 1, dim))
+            self.cross = Block(dim, heads, cross=True, pos_conv=pos_conv)
         self.fuse = _conv_bn(3 * dim, dim, 1)
         self.up2 = _conv_bn(dim + 2 * width, 2 * width)
         self.up1 = _conv_bn(2 * width + width, width)
         self.head = nn.Conv2d(width, 1, 1)
+
+    def _body_maps(self, aux):
+        """Body-head logits (B, A, 1, h, w) of the auxiliary frames' features (B, A, D, h, w)."""
+        B, A = aux.shape[:2]
+        if len(self.body) == 1:
+            return self.body[0](aux.flatten(0, 1)).reshape(B, A, 1, *aux.shape[-2:])
+        return torch.stack([self.body[i](aux[:, i]) for i in range(A)], 1)
 
     def forward(self, x, dense=None):
         """Segment the key frame of every clip.
@@ -230,8 +328,9 @@ class ASTRNet(nn.Module):
             Key-frame logits, body maps and context-token counts.
         """
         B, T, C, H, W = x.shape
-        f1, f2, f3 = self.encoder(x.reshape(B * T, C, H, W))
-        f1, f2 = f1.reshape(B, T, *f1.shape[1:])[:, 0], f2.reshape(B, T, *f2.shape[1:])[:, 0]
+        feats = self.encoder(x.reshape(B * T, C, H, W))
+        f1, f2 = (f.reshape(B, T, *f.shape[1:])[:, 0] for f in feats[:2])
+        f3 = feats[2] if self.fusion is None else self.fusion(*feats[2:])
         f3 = f3.reshape(B, T, *f3.shape[1:])
         key = f3[:, 0]
         h, w = key.shape[-2:]
@@ -244,9 +343,10 @@ class ASTRNet(nn.Module):
         if T > 1:
             aux = f3[:, 1:]
             A = aux.shape[1]
-            body = self.body(aux.reshape(B * A, *aux.shape[2:])).reshape(B, A, 1, h, w)
+            body = self._body_maps(aux)
             ctx = torch.stack([self.mixpool[i](aux[:, i]) for i in range(A)], 1)
-            ctx = ctx + self.frame_embed[:A].reshape(1, A, self.dim, 1, 1)
+            if self.frame_embed is not None:
+                ctx = ctx + self.frame_embed[:A].reshape(1, A, self.dim, 1, 1)
             dense = self.context == "dense" if dense is None else dense
             tokens, valid, n_tokens, pos = select_sparse_tokens(ctx, body.detach(), dense=dense)
             glob = self.cross(local, tokens, valid, pos)

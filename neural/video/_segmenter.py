@@ -61,6 +61,12 @@ class ASTRSegmenter(BaseTorchEstimator):
         Cross-attend to the body-selected tokens of the auxiliary frames, or
         to all of them (the dense baseline; same weights, so it can be set
         after fitting to compare).
+    fusion : {"last", "product"}, default="last"
+        Where the tokens come from: the last encoder stage (a quarter of the
+        resolution), or the reference code's multi-stage product fusion
+        ``[f5, f4*f5, f3*f4*f5]`` of that stage and two deeper ones (an
+        eighth and a sixteenth of the resolution), upsampled to the quarter
+        (see :class:`~neural.video.ProductFusion`).
     aux_weight : float, default=0.3
         Weight of the body-map loss.
     body_dilation : int, default=2
@@ -117,6 +123,7 @@ class ASTRSegmenter(BaseTorchEstimator):
         "num_heads": [Interval(Integral, 1, None, closed="left")],
         "depth": [Interval(Integral, 1, None, closed="left")],
         "context": [StrOptions({"sparse", "dense"})],
+        "fusion": [StrOptions({"last", "product"})],
         "aux_weight": [Finite(Real, 0, None, closed="left")],
         "body_dilation": [Interval(Integral, 0, None, closed="left")],
         "scan_augment": ["boolean"],
@@ -136,6 +143,7 @@ class ASTRSegmenter(BaseTorchEstimator):
         num_heads=4,
         depth=1,
         context="sparse",
+        fusion="last",
         aux_weight=0.3,
         body_dilation=2,
         scan_augment=True,
@@ -282,7 +290,8 @@ class ASTRSegmenter(BaseTorchEstimator):
     # --------------------------------------------------------------- model
     def _build_module(self):
         return ASTRNet(self.input_shape_[0], self.n_frames, width=self.width, dim=self.embed_dim,
-                       heads=self.num_heads, depth=self.depth, context=self.context)
+                       heads=self.num_heads, depth=self.depth, context=self.context,
+                       fusion=self.fusion)
 
     def _train_losses(self, X, y, phase):
         out = self.module_(X, dense=self.context == "dense")

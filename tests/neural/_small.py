@@ -22,7 +22,8 @@ def make(name, **params):
     if name == "dtop":
         return DToPSegmenter(**{
             "p0": 0.7, "k": 1, "embed_dim": 16, "depth": 2, "num_heads": 2, "stage_ends": (1,),
-            "batch_size": 8, "learning_rate_init": 3e-3, "device": "cpu", "random_state": 0,
+            "finetune_iter": 0, "batch_size": 8, "learning_rate_init": 3e-3, "device": "cpu",
+            "random_state": 0,
             **params})
     if name == "astr":
         return ASTRSegmenter(**{

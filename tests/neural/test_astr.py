@@ -15,7 +15,9 @@ import neural.video
 from neural.video import (
     ASTRNet,
     ASTRSegmenter,
+    ProductFusion,
     ScanModeConverter,
+    astr_loss,
     detect_scan_mode,
     dice_score,
     fan_mask,
@@ -134,12 +136,68 @@ def test_network_runs_when_no_token_is_selected():
     torch.manual_seed(0)
     net = ASTRNet(1, 3, width=4, dim=16, heads=2)
     with torch.no_grad():
-        net.body[-1].bias.fill_(-1e4)  # body head rejects every position
+        for head in net.body:  # every auxiliary frame's body head rejects every position
+            head[-1].bias.fill_(-1e4)
     x = torch.randn(2, 3, 1, 32, 32)
     out = net(x)
     assert (out.n_tokens == 0).all() and torch.isfinite(out.logits).all()
     out.logits.sum().backward()
     assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
+
+
+def test_product_fusion_shapes_and_gradients():
+    torch.manual_seed(0)
+    fusion = ProductFusion(8)
+    f3, f4, f5 = (torch.randn(2, 8, s, s, requires_grad=True) for s in (8, 4, 2))
+    out = fusion(f3, f4, f5)
+    assert out.shape == (2, 8, 8, 8)
+    out.square().sum().backward()
+    # every stage reaches the output (the products gate the finer stages by the coarser)
+    assert all(f.grad is not None and f.grad.abs().sum() > 0 for f in (f3, f4, f5))
+    # the three factors of the product: zeroing the coarsest stage's projection kills b*c, a*b*c
+    with torch.no_grad():
+        fusion.proj[2][0].weight.zero_()
+        fusion.proj[2][1].bias.fill_(-10.0)  # ReLU(BN(0) - 10) = 0: c == 0
+        zero = fusion(f3, f4, f5)
+        ref = fusion.out(torch.zeros(2, 24, 8, 8))
+    torch.testing.assert_close(zero, ref)
+
+
+@pytest.mark.parametrize("variant", [
+    dict(fusion="product"),
+    # the forms of an earlier version, kept for the ablation benchmark
+    dict(fusion="product", shared_body=True, pos_conv="depthwise", mixpool_conv=False,
+         frame_embedding=True),
+])
+def test_network_variants_run_and_train(variant):
+    torch.manual_seed(0)
+    net = ASTRNet(1, 3, width=4, dim=16, heads=2, **variant)
+    x = torch.randn(2, 3, 1, 32, 32)
+    out = net(x)
+    assert out.logits.shape == (2, 1, 32, 32)
+    assert out.body_logits.shape == (2, 2, 1, 8, 8)  # tokens stay at a quarter of the frame
+    loss, _ = astr_loss(out, (torch.rand(2, 3, 32, 32) > 0.7).float())
+    loss.backward()
+    # every parameter gets a gradient, the fusion's and every per-frame body head's included
+    missing = [n for n, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum()]
+    assert not missing, missing
+    assert len(net.body) == (1 if variant.get("shared_body") else 2)  # one head per aux frame
+    assert (net.frame_embed is None) == (not variant.get("frame_embedding"))
+    assert net.local[0].pos.groups == (16 if variant.get("pos_conv") == "depthwise" else 1)
+    assert isinstance(net.mixpool[0].conv, torch.nn.Identity) == (variant.get("mixpool_conv")
+                                                                  is False)
+    # single frames: no context, the fusion still applies
+    single = ASTRNet(1, 1, width=4, dim=16, heads=2, fusion=variant["fusion"])
+    assert single(x[:, :1]).logits.shape == (2, 1, 32, 32)
+
+
+def test_estimator_fusion_option(videos):
+    X, M, _ = videos
+    est = ASTRSegmenter(fusion="product", width=4, embed_dim=16, num_heads=2, max_iter=1,
+                        scan_augment=False, random_state=0, device="cpu").fit(X, M)
+    assert est.module_.fusion is not None and est.predict(X).shape == M.shape
+    with pytest.raises(ValueError, match="'fusion' parameter"):
+        ASTRSegmenter(fusion="sum", max_iter=1, device="cpu").fit(X, M)
 
 
 def test_make_clips():

@@ -34,7 +34,7 @@ def data():
 @pytest.fixture(scope="module")
 def trained(data):
     X, M, _, _ = data
-    return DToPSegmenter(p0=1.0, max_iter=8, random_state=0, **TINY).fit(X, M)
+    return DToPSegmenter(p0=1.0, max_iter=8, finetune_iter=0, random_state=0, **TINY).fit(X, M)
 
 
 def module(seed=0, **kw):
@@ -168,7 +168,7 @@ def test_flops_fall_when_tokens_are_pruned(data, trained):
 
 # ---------------------------------------------------------------------------- estimator
 CHECK_EST = DToPSegmenter(patch_size=1, embed_dim=8, depth=2, num_heads=1, stage_ends=(1,),
-                          max_iter=20, learning_rate_init=1e-2, device="cpu")
+                          max_iter=20, finetune_iter=0, learning_rate_init=1e-2, device="cpu")
 
 
 # Flat X with 1-D y is read as 1x1 images with one-pixel masks (a ViT on one token), so every
@@ -214,11 +214,30 @@ def test_two_step_recipe(data):
     assert est.n_iter_ == 4 and len(est.history_) == 4
     assert [h["pruned"] for h in est.history_] == [0.0, 0.0, 1.0, 1.0]
     assert est.history_[-1]["active_fraction"] <= 1.0
-    # the fine-tuning step restarts its schedule at learning_rate_init / 10 by default
-    assert est.history_[2]["lr"] == pytest.approx(TINY["learning_rate_init"] / 10)
+    # the fine-tuning step restarts its schedule at 0.3 * learning_rate_init by default
+    assert est.history_[2]["lr"] == pytest.approx(0.3 * TINY["learning_rate_init"])
     est.set_params(finetune_learning_rate=1e-4, max_iter=1, finetune_iter=1).fit(X[:16], M[:16])
     assert est.history_[1]["lr"] == pytest.approx(1e-4)
     assert est.predict(Xt[:2]).shape == (2, 32, 32)
+
+
+def test_default_is_the_two_step_recipe_and_finetune_iter_zero_the_old_behaviour(data):
+    X, M, Xt, _ = data
+    default = DToPSegmenter()
+    phases = default._training_phases()
+    assert [p.name for p in phases] == ["train", "finetune"]
+    assert [p.n_epochs for p in phases] == [default.max_iter, default.finetune_iter] == [50, 10]
+    assert phases[0].options == {} and phases[1].options == {"p0": default.p0} == {"p0": 0.99}
+    assert phases[1].learning_rate == pytest.approx(0.3 * default.learning_rate_init)
+    # finetune_iter=0: one plain phase, pruning at prediction only
+    old = DToPSegmenter(finetune_iter=0)._training_phases()
+    assert [p.name for p in old] == ["train"] and old[0].options == {}
+    est = DToPSegmenter(max_iter=2, finetune_iter=0, random_state=0, **TINY).fit(X[:16], M[:16])
+    assert est.n_iter_ == 2 and [h["pruned"] for h in est.history_] == [0.0, 0.0]
+    _, report = est.predict(Xt[:4], return_report=True)
+    # prediction prunes at the default p0: the auxiliary heads run and decide the exits
+    # (after 2 epochs no token is confident enough to exit, so the heads only add FLOPs)
+    assert est.p0 == 0.99 and (report.flops > report.flops_unpruned).all()
 
 
 def test_clone_pickle_save_load(data, trained, tmp_path):
@@ -241,7 +260,8 @@ def test_reproducible_with_random_state(data):
 
 def test_label_values_are_kept(data):
     X, M, _, _ = data
-    est = DToPSegmenter(max_iter=1, random_state=0, **TINY).fit(X[:16], M[:16] * 10 + 5)
+    est = DToPSegmenter(max_iter=1, finetune_iter=1, random_state=0, **TINY).fit(
+        X[:16], M[:16] * 10 + 5)
     np.testing.assert_array_equal(est.classes_, [5, 15, 25, 35])
     assert set(np.unique(est.predict(X[:2]))) <= {5, 15, 25, 35}
 

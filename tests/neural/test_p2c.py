@@ -37,6 +37,7 @@ from neural.text import (
     preferences_from_soft_labels,
     query_preferences,
     random_partners,
+    reference_params,
     simulate_preferences,
     soft_label_margin_loss,
 )
@@ -272,6 +273,93 @@ def test_zero_weight_step_gradient_is_cross_entropy_gradient(data):
         torch.testing.assert_close(p.grad, g)
 
 
+def _one_batch(est, data, n=24, seed=0):
+    """A training minibatch of ``est`` (fitted) with partners drawn as in an epoch."""
+    rng = np.random.RandomState(seed)
+    ds = est._get_dataset(data.texts, data.y, reset=False, soft_labels=data.soft_labels)
+    rows = np.arange(len(ds))
+    cand, pref = ds.source.candidates(np.ones(len(ds), bool), 8, rng)
+    partner = random_partners(cand, rng)
+    col = np.argmax(cand == partner[:, None], axis=1)
+    ds.set_partners(rows, partner, pref[rows, col])
+    x, y = ds.__getitems__(list(range(n)))
+    x = {k: torch.as_tensor(v) for k, v in x.items()}
+    return x, torch.as_tensor(y), ds
+
+
+def test_margin_consistency_term_is_the_soft_label_margin(data):
+    est = small(consistency="margin", lambda_pref=0.0, lambda_div=0.0, dropout=0.0,
+                max_iter=1).fit(data.texts, data.y, soft_labels=data.soft_labels)
+    assert "loss_cons" in est.history_[-1]
+    x, y, ds = _one_batch(est, data)
+    assert bool(x["has_pair"].all())
+    (loss, stats), = est._train_losses(x, y, None)
+    net = est.module_
+    p1 = torch.softmax(net(x["x"].long()), 1)
+    p2 = torch.softmax(net(x["x2"].long()), 1)
+    partner = ds.partner[:24]
+    # the margin over all classes, on the annotators' soft labels of anchor and partner
+    s1 = torch.from_numpy(data.soft_labels[:24]).float()
+    s2 = torch.from_numpy(data.soft_labels[partner]).float()
+    ds_, dp = s1 - s2, p1 - p2
+    expected = torch.where(ds_ >= 0, torch.relu(ds_ - dp), torch.relu(dp - ds_)).sum(1).mean()
+    torch.testing.assert_close(stats["loss_cons"], expected.detach())
+    ce = torch.nn.functional.cross_entropy(net(x["x"].long()), y)
+    torch.testing.assert_close(loss, ce + expected)
+    # it differs from the label hinge, which reads the pair's label only
+    hinge = small(lambda_pref=0.0, lambda_div=0.0, dropout=0.0, max_iter=1)
+    hinge.fit(data.texts, data.y, soft_labels=data.soft_labels)
+    hinge.module_.load_state_dict(net.state_dict())
+    (_, hstats), = hinge._train_losses(x, y, None)
+    assert not torch.allclose(hstats["loss_cons"], stats["loss_cons"])
+
+
+def test_classify_partners_halves_the_weight_of_each_pair_member(data):
+    est = small(classify_partners=True, lambda_pref=0.0, lambda_div=0.0, lambda_cons=0.0,
+                dropout=0.0, max_iter=1).fit(data.texts, data.y, soft_labels=data.soft_labels)
+    # partners are drawn even with every auxiliary weight at zero
+    assert est.history_[-1]["pair_fraction"] > 0.5
+    x, y, _ = _one_batch(est, data)
+    x["has_pair"][:4] = False  # anchors without a partner keep weight 1
+    (loss, _), = est._train_losses(x, y, None)
+    net = est.module_
+    ce1 = torch.nn.functional.cross_entropy(net(x["x"].long()), y, reduction="none")
+    ce2 = torch.nn.functional.cross_entropy(net(x["x2"].long()), y, reduction="none")
+    has = x["has_pair"]
+    expected = (ce1[~has].sum() + 0.5 * (ce1[has] + ce2[has]).sum()) / len(y)
+    torch.testing.assert_close(loss, expected)
+    # without the option the partners are not classified
+    plain = small(lambda_pref=0.0, lambda_div=0.0, lambda_cons=0.0, dropout=0.0, max_iter=1)
+    plain.fit(data.texts, data.y, soft_labels=data.soft_labels)
+    plain.module_.load_state_dict(net.state_dict())
+    (loss0, _), = plain._train_losses(x, y, None)
+    torch.testing.assert_close(loss0, ce1.mean())
+
+
+def test_reference_params_reach_the_shipped_recipe(data, test_data):
+    params = reference_params()
+    assert params == reference_params("extractive") and params is not reference_params()
+    est = P2CClassifier(**params)
+    assert (est.consistency, est.classify_partners, est.sampling) == ("margin", True,
+                                                                      "disagreement")
+    assert (est.lambda_div, est.lambda_cons, est.batch_size, est.learning_rate) == (
+        0.1, 1.0, 16, "constant")
+    est.set_params(embedding_dim=16, pref_hidden=16, max_iter=2, random_state=0, device="cpu")
+    est.fit(data.texts, data.y, soft_labels=data.soft_labels)
+    assert {"loss_cons", "loss_pref", "loss_div"} <= set(est.history_[-1])
+    assert est.predict(test_data.texts[:5]).shape == (5,)
+    for source in ("generative", "subjective"):
+        p = reference_params(source)
+        assert p["consistency"] == "label" and p["sampling"] == "random"
+        assert p["classify_partners"]
+    with pytest.raises(ValueError, match="source must be one of"):
+        reference_params("crowd")
+    # the margin term needs the annotators' soft labels
+    prefs = simulate_preferences(data.intensity, data.y, random_state=0)
+    with pytest.raises(ValueError, match="consistency='margin'.*soft_labels"):
+        small(consistency="margin").fit(data.texts, data.y, preferences=prefs)
+
+
 @pytest.mark.parametrize("sampling", ["random", "disagreement", "inconsistency"])
 def test_every_source_and_sampling_trains(data, test_data, sampling):
     prefs = simulate_preferences(data.intensity, data.y, random_state=0)
@@ -380,7 +468,7 @@ def test_sklearn_api_checks_that_apply():
     check_set_params(name, est)
 
 
-def test_grid_search_early_stopping_and_warm_start(data):
+def test_grid_search_early_stopping_and_warm_start(data, test_data):
     grid = GridSearchCV(small(max_iter=2), {"lambda_cons": [0.0, 1.0]}, cv=2)
     grid.fit(data.texts, data.y)  # no preferences: plain classifier, still cross-validates
     assert 0 <= grid.best_score_ <= 1
@@ -390,6 +478,12 @@ def test_grid_search_early_stopping_and_warm_start(data):
     es = small(early_stopping=True, max_iter=30, n_iter_no_change=2, validation_fraction=0.2)
     es.fit(data.texts, data.y, soft_labels=data.soft_labels)
     assert es.n_iter_ < 30 and es.best_validation_score_ == max(es.validation_scores_)
+    # validation data is only classified: it needs no soft labels, whatever the loss
+    for params in (dict(consistency="margin"), dict(label_target="soft"), reference_params()):
+        est = small(**{**params, "max_iter": 2, "batch_size": 32})
+        est.fit(data.texts, data.y, soft_labels=data.soft_labels,
+                validation_data=(test_data.texts, test_data.y))
+        assert len(est.validation_scores_) == 2
     warm = small(warm_start=True, max_iter=1).fit(data.texts, data.y)
     first = warm.module_
     warm.fit(data.texts, data.y, soft_labels=data.soft_labels)
@@ -436,6 +530,8 @@ def test_pretrained_encoder_adapter(data, test_data, tmp_path, monkeypatch):
     [
         ({"encoder": "lstm"}, "'encoder' parameter"),
         ({"sampling": "hard"}, "'sampling' parameter"),
+        ({"consistency": "hinge"}, "'consistency' parameter"),
+        ({"classify_partners": "yes"}, "'classify_partners' parameter"),
         ({"encoder": "pretrained"}, "pretrained_model"),
         ({"encoder": "transformer", "embedding_dim": 15, "n_heads": 2}, "divide"),
         ({"lambda_pref": -1.0}, "lambda_pref"),

@@ -92,8 +92,10 @@ def test_hooks_run_in_order_through_both_dtop_phases():
     assert [e[1] for e in rec.events if e[0] == "on_epoch_end"] == [1, 2]
     batches = sum(e[0] == "on_batch_end" for e in rec.events)
     assert batches == 2 * int(np.ceil(len(X) / est.batch_size))
-    # the fine-tuning phase restarts at its own learning rate, with pruning on
-    assert est.history_[1]["lr"] == pytest.approx(3e-4) and est.history_[1]["pruned"] == 1.0
+    # the fine-tuning phase restarts at its own learning rate (0.3 x the initial one by
+    # default), with pruning on
+    assert est.history_[1]["lr"] == pytest.approx(0.3 * est.learning_rate_init)
+    assert est.history_[1]["pruned"] == 1.0
 
 
 @pytest.mark.parametrize("name", NAMES)
