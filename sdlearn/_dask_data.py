@@ -98,9 +98,10 @@ def _stacked_statistics(x):
     return chunk_statistics(x)[None, :]
 
 
-class DaskDataMatrix:
+class DaskDataMatrix(DataMatrix):
     """``X / scale`` (or its transpose) for ``X`` a row-chunked dask array (see the module
-    docstring); the same methods as :class:`~sdlearn._data.DataMatrix`.
+    docstring): :class:`~sdlearn._data.DataMatrix`'s interface (``shape``, ``dtype``, ``T`` and
+    ``samples_first`` inherited) with every product computed on the workers.
 
     Parameters
     ----------
@@ -135,31 +136,9 @@ class DaskDataMatrix:
         self._own_scale = own_scale
 
     @property
-    def shape(self):
-        n, p = self.X.shape
-        return (p, n) if self.transposed else (n, p)
-
-    @property
-    def dtype(self):
-        return self.X.dtype
-
-    @property
-    def samples_first(self):
-        """Whether the first axis of ``A`` runs over the samples (``A = X``)."""
-        return not self.transposed
-
-    @property
     def row_chunks(self):
         """Row chunk sizes of ``X``: the layout of every row array of the problem."""
         return self.X.chunks[0]
-
-    @property
-    def T(self):
-        """The transpose (same data, no copy)."""
-        view = DaskDataMatrix.__new__(DaskDataMatrix)
-        view.__dict__.update(self.__dict__)
-        view.transposed = not self.transposed
-        return view
 
     def __matmul__(self, V):
         """``A @ V``: a lazy row array for ``A = X``, a host array for ``A = X.T`` (one round
@@ -295,5 +274,5 @@ def scale_from_statistics(X, total, largest):
 
 def is_data_matrix(A):
     """Whether ``A`` is one of the data matrix classes."""
-    return isinstance(A, (DataMatrix, DaskDataMatrix))
+    return isinstance(A, DataMatrix)
 

@@ -61,7 +61,7 @@ class DataMatrix:
     @property
     def T(self):
         """The transpose (same data, no copy)."""
-        view = DataMatrix.__new__(DataMatrix)
+        view = object.__new__(type(self))
         view.__dict__.update(self.__dict__)
         view.transposed = not self.transposed
         return view
