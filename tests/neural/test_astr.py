@@ -357,7 +357,7 @@ def test_fit_contract(videos):
     assert not [k for k in vars(est) if not k.startswith("_") and k.endswith("_")
                 and k not in ("module_", "optimizer_", "input_shape_", "n_features_in_",
                               "mean_", "std_", "history_", "loss_curve_", "n_iter_",
-                              "best_loss_", "device_", "peak_activation_bytes_",
+                              "best_loss_", "device_", "peak_activation_bytes_", "peak_memory_bytes_",
                               "peak_cuda_memory_bytes_", "validation_scores_",
                               "best_validation_score_")]
 
