@@ -258,7 +258,10 @@ class LocalLearningClassifier(ImageInputMixin, BaseTorchClassifier):
         )
 
     def _init_module(self, dataset):
-        # reconstruction targets are the images scaled by the training range of each channel
+        # reconstruction targets are the images scaled by the training range of each channel;
+        # the other methods never read it (no pass over a lazy dataset for them)
+        if not self.module_.reconstructs:
+            return
         if isinstance(dataset, ArrayDataset):
             X = dataset.x
             self.module_.set_image_range(X.min(axis=(0, 2, 3)), X.max(axis=(0, 2, 3)))

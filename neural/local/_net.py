@@ -176,6 +176,12 @@ class LocalNet(nn.Module):
         self.image_min.copy_(lo)
         self.image_max.copy_(hi)
 
+    @property
+    def reconstructs(self):
+        """Whether the auxiliary losses reconstruct the input (InfoPro and MAN): only then is
+        the image range of :meth:`set_image_range` used."""
+        return self.method in ("infopro", "man")
+
     def _recon_target(self, x):
         lo = self.image_min.view(1, -1, 1, 1)
         hi = self.image_max.view(1, -1, 1, 1)
@@ -255,7 +261,7 @@ class LocalNet(nn.Module):
         loss : torch.Tensor
             Scalar loss of module ``k``.
         """
-        target = self._recon_target(x) if self.method in ("infopro", "man") else None
+        target = self._recon_target(x) if self.reconstructs else None
         h = _cpu_layout(x)
         last = len(self.bounds) - 1
         for k in range(len(self.bounds)):
