@@ -443,9 +443,7 @@ class Trainer:
 
     def _continue(self, device):
         est = self.estimator
-        if self.checkpoint is not None:
-            est._rng = TrainingRNG.from_state_dict(self.checkpoint["rng"])
-            est._grad_scaler_state = self.checkpoint.get("scaler")
+        # a checkpoint's random and gradient-scaler states were restored with its weights
         est._rng = self._shared_rng(est._rng)
         est._rng.restore_torch(device)
         if est.optimizer_ is None:  # after load(): a fresh optimizer
@@ -562,8 +560,10 @@ class Trainer:
         if resuming:
             # after the callbacks built their schedulers: theirs and the optimizer's saved state win
             self._apply_checkpoint()
-        # activation memory is measured on the first step of every phase, the peak on the next
-        self._measure_saved = self._measure_peak = True
+        # activation memory is measured on the first step of every scheduled phase, the peak on
+        # the next; partial_fit's calls (unscheduled phases) measure only until it has a figure
+        measure = phase.scheduled or getattr(est, "peak_memory_bytes_", None) is None
+        self._measure_saved = self._measure_peak = measure
         self._warmup_batch = 0
         self._single_step = (phase.n_epochs - first_epoch) * self.batches_per_epoch == 1
         while self.epoch_in_phase < phase.n_epochs and not (self.should_stop or self.stop_fit):
