@@ -322,9 +322,10 @@ class _FactorBlock:
     (``gram = C^T C``, ``cross = X^T C``), the codes in feature mode (``W^T W``, ``X W``).
     ``data_curvature`` bounds the logistic curvature along ``T``.
 
-    On a cluster in filter mode each value also asks (as ``riders`` of
-    :func:`projected_gradient`) for ``X^T G`` at the same point, so that the gradient at an
-    accepted trial point needs no further round trip.
+    Each value remembers the score gradient ``G`` at its point, which the gradient at the same
+    point (an accepted trial) reuses. On a cluster in filter mode each value also asks (as
+    ``riders`` of :func:`projected_gradient`) for ``X^T G`` at the same point, so that the
+    gradient there needs no further round trip.
     """
 
     def __init__(self, problem, gram, cross, beta, gamma, b, data_curvature):
@@ -333,11 +334,16 @@ class _FactorBlock:
         bbT = beta @ beta.T
         curvature = 2.0 * pb.xi * top_eigenvalue(gram, xp) + (data_curvature + pb.ridge.main) * top_eigenvalue(bbT, xp)
         self.curvature = max(curvature, 1e-12)
-        self._pending = self._known = None
+        self._pending = self._known = self._scored = None
 
     def gradient(self, V):
         pb = self.pb
-        known = self._known if self._known is not None and self._known[0] is V else (None, None, None)
+        if self._known is not None and self._known[0] is V:
+            known = self._known
+        elif self._scored is not None and self._scored[0] is V:
+            known = (V, self._scored[1], None)
+        else:
+            known = (None, None, None)
         # d/dV of the classifier part is (d/dT) beta^T with T = V beta
         g_T = _classifier_T_gradient(pb, V @ self.beta, self.gamma, self.b, known[1], known[2])
         return 2.0 * pb.xi * (V @ self.gram - self.cross) + g_T @ self.beta.T
@@ -346,6 +352,7 @@ class _FactorBlock:
         """The value at ``V`` (a lazy scalar for row arrays; see :func:`projected_gradient`)."""
         pb = self.pb
         cls = _classifier(pb, V @ self.beta, self.gamma, self.b, lazy=True)
+        self._scored = (V, cls.G)
         if pb.distributed and pb.mode == "filter":
             self._pending = (V, cls.G, pb.X.T.lazy_matmul(cls.G))
         return cls.value + _reconstruction(pb, V, self.gram, self.cross)
