@@ -8,9 +8,10 @@ from a dataset equals the fit from the same videos in memory.
 """
 
 import numpy as np
+import torch
 from torch.utils.data import Dataset
 
-from .._data import ArrayDataset
+from .._data import ArrayDataset, Batch
 from .._utils import to_numpy
 from .._validation import check_float32_range
 from ._scan import linear_to_sector, sector_to_linear
@@ -114,8 +115,13 @@ class VideoList:
     def lengths(self):
         return [len(v) for v in self.videos]
 
-    def get(self, i):
-        return self.videos[i], self.masks[i]
+    def get(self, i, frames=None):
+        """Video ``i``'s frames and masks, only the frames at indices ``frames`` if given."""
+        video, masks = self.videos[i], self.masks[i]
+        if frames is not None:
+            video = video[frames]
+            masks = None if masks is None else masks[frames]  # None: prediction
+        return video, masks
 
 
 class LazyVideos:
@@ -151,12 +157,16 @@ class LazyVideos:
                              f"but the videos have frames of shape {self.frame_shape}.")
         return frames, check_masks(item[1], frames, f"item {i} of the dataset: masks")
 
-    def get(self, i):
+    def get(self, i, frames=None):
+        """Video ``i``'s frames and masks, only the frames at indices ``frames`` if given (a
+        converted copy converts only those: the conversion is frame by frame)."""
         n = len(self._lengths)
+        video, masks = self.read(i if i < n else self.augmented[i - n])
+        if frames is not None:
+            video, masks = video[frames], masks[frames]
         if i < n:
-            return self.read(i)
-        j = i - n
-        return convert_video(*self.read(self.augmented[j]), self.modes[j], self.geometry)
+            return video, masks
+        return convert_video(video, masks, self.modes[i - n], self.geometry)
 
 
 class ClipDataset(Dataset):
@@ -188,14 +198,33 @@ class ClipDataset(Dataset):
         return len(self.video_of)
 
     def _clips(self, v, frames_index):
-        frames, masks = self.videos.get(v)
-        rows = clip_rows(frames_index, len(frames), self.clip_length)
-        x = (frames[rows] - self.mean) / self.std
-        return x.astype(np.float32), (masks[rows] if self.with_masks else None)
+        rows = clip_rows(frames_index, self.lengths[v], self.clip_length)
+        # read (and convert) only the frames the clips use, each once
+        used, position = np.unique(rows, return_inverse=True)
+        frames, masks = self.videos.get(v, used)
+        position = position.reshape(rows.shape)
+        x = (frames[position] - self.mean) / self.std
+        return x.astype(np.float32), (masks[position] if self.with_masks else None)
 
     def __getitem__(self, j):
         x, y = self._clips(int(self.video_of[j]), [int(self.frame_of[j])])
         return x[0], (None if y is None else y[0])
+
+    def __getitems__(self, indices):
+        """A batch of clips, each video of the batch read once (see :class:`~neural._data.Batch`)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        videos = self.video_of[indices]
+        x = y = None
+        for v in np.unique(videos):
+            picked = np.flatnonzero(videos == v)
+            xv, yv = self._clips(int(v), self.frame_of[indices[picked]])
+            if x is None:
+                x = np.empty((len(indices), *xv.shape[1:]), xv.dtype)
+                y = None if yv is None else np.empty((len(indices), *yv.shape[1:]), yv.dtype)
+            x[picked] = xv
+            if y is not None:
+                y[picked] = yv
+        return Batch((torch.from_numpy(x), None if y is None else torch.from_numpy(y)))
 
     def materialize(self):
         """All clips in memory (video by video, vectorised) as an :class:`ArrayDataset`."""
