@@ -388,8 +388,7 @@ class P2CClassifier(BaseTorchClassifier):
         if reset:
             tok = Tokenizer(self.max_vocab, self.min_freq).fit(_iterate(texts))
             self.vocabulary_ = tok.vocabulary_
-            longest = int(tok.lengths(_iterate(texts)).max(initial=1))
-            self.max_length_ = max(1, min(self.max_length, longest))
+            self.max_length_ = max(1, min(self.max_length, tok.longest_))
             self.feature_dim_ = self.embedding_dim
         tok, length = self._tokenizer(), self.max_length_
         if isinstance(texts, list):

@@ -32,6 +32,8 @@ class Tokenizer:
     ----------
     vocabulary_ : list of str
         The words, ``vocabulary_[k]`` has id ``k + 2``.
+    longest_ : int
+        The most tokens in one training text (set by :meth:`fit`).
     """
 
     def __init__(self, max_vocab=20000, min_freq=1, lowercase=True):
@@ -70,8 +72,11 @@ class Tokenizer:
             The fitted tokenizer.
         """
         counts = Counter()
+        self.longest_ = 0
         for text in texts:
-            counts.update(self.split(text))
+            words = self.split(text)
+            counts.update(words)
+            self.longest_ = max(self.longest_, len(words))
         words = sorted((w for w, c in counts.items() if c >= self.min_freq),
                        key=lambda w: (-counts[w], w))
         if self.max_vocab is not None:
