@@ -205,7 +205,12 @@ def iter_batches(X, y, X_aux=None, *, batch_size=1000):
     ``batch_size`` rows.
     """
     if is_dask(X):
-        for start, stop in _chunk_runs(X, batch_size):
+        from ._dask import _known_rows, rows_of_X
+
+        # known row chunk sizes (computed once if unknown): the batches are sliced by row index
+        X = rows_of_X(X)
+        y, X_aux = (_known_rows(a, "y/X_aux") if is_dask(a) else a for a in (y, X_aux))
+        for start, stop in _chunk_runs(X.chunks[0], batch_size):
             yield tuple(None if a is None else a[start:stop] for a in (X, y, X_aux))
         return
     n = X.shape[0]
@@ -214,13 +219,11 @@ def iter_batches(X, y, X_aux=None, *, batch_size=1000):
         yield tuple(_compute(a, start, stop) for a in (X, y, X_aux))
 
 
-def _chunk_runs(X, batch_size):
-    """``(start, stop)`` of runs of whole row chunks with at most ``batch_size`` rows each (a
-    larger chunk is a run by itself)."""
-    from ._dask import rows_of_X
-
+def _chunk_runs(sizes, batch_size):
+    """``(start, stop)`` of runs of whole row chunks (of known ``sizes``) with at most
+    ``batch_size`` rows each (a larger chunk is a run by itself)."""
     runs, start, stop = [], 0, 0
-    for size in rows_of_X(X).chunks[0]:
+    for size in sizes:
         if stop > start and stop - start + size > batch_size:
             runs.append((start, stop))
             start = stop

@@ -239,6 +239,27 @@ def test_streaming_sums_batch_statistics_on_the_workers(client):
     np.testing.assert_allclose(streamed.coef_, reference.coef_, atol=1e-8)
 
 
+def test_streaming_on_unknown_row_chunk_sizes(client):
+    # rows selected by a mask: dask knows the chunks' count but not their sizes (NaN)
+    d = make_sdl_classification(600, 10, 2, n_aux=1, n_classes=3, mode="feature", random_state=3)
+    kw = dict(n_components=2, mode="feature", solver="bcd", random_state=0, block_max_iter=2)
+    X, y, A = (da.from_array(a, chunks=150) for a in (d.data, d.target, d.aux))
+    reference = fit_stream(SDLClassifier(**kw), X, y, X_aux=A, batch_size=300)
+    mask = X[:, 0] > -np.inf
+    X_masked, y_masked, A_masked = X[mask], y[mask], A[mask]
+    assert np.isnan(X_masked.chunks[0]).all() and np.isnan(y_masked.chunks[0]).all()
+    streamed = fit_stream(SDLClassifier(**kw), X_masked, y_masked, X_aux=A_masked, batch_size=300)
+    assert streamed.n_iter_ == reference.n_iter_ == 2
+    np.testing.assert_allclose(streamed.history_["objective"], reference.history_["objective"], rtol=1e-12)
+    np.testing.assert_allclose(streamed.components_, reference.components_, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(streamed.coef_, reference.coef_, rtol=1e-12, atol=1e-14)
+    # partial_fit on all of it as one batch too
+    one = SDLClassifier(**kw).partial_fit(X_masked, y_masked, classes=[0, 1, 2], X_aux=A_masked)
+    whole = SDLClassifier(**kw).partial_fit(X, y, classes=[0, 1, 2], X_aux=A)
+    np.testing.assert_allclose(one.components_, whole.components_, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(one.coef_, whole.coef_, rtol=1e-12, atol=1e-14)
+
+
 def test_column_chunks_are_merged(client, data):
     X, y, A, n0 = data
     kw = dict(n_components=2, mode="filter", solver="lpgd", xi=0.5, random_state=0, max_iter=3, tol=1e-9)
