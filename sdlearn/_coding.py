@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._data import max_abs, times_power_of_two
-from ._rows import is_dask, row_map
+from ._rows import is_dask, keep, row_map
 
 
 def encode(X, W, xp, *, nonnegative=False, max_iter=200, tol=1e-6, scale=1.0, largest=None):
@@ -48,6 +48,7 @@ def encode(X, W, xp, *, nonnegative=False, max_iter=200, tol=1e-6, scale=1.0, la
     if not nonnegative:
         return ridge_solve(gram, XW, xp)
     if largest is None:
+        XW = keep(XW)  # read twice on a cluster: for its largest entry, then for the codes
         largest = max_abs(XW, xp)  # one round trip for rows on a cluster
     if is_dask(XW):
         return row_map(nonnegative_codes, XW, ncols=W.shape[1], dtype=XW.dtype, gram=gram, largest=largest,
