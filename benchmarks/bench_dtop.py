@@ -139,8 +139,7 @@ def run(args):
     e1 = 20 if args.quick else defaults.max_iter
     e2 = 5 if args.quick else defaults.finetune_iter
     p0 = defaults.p0
-    lr_ft = (defaults.learning_rate_init * defaults._finetune_lr_fraction
-             if defaults.finetune_learning_rate is None else defaults.finetune_learning_rate)
+    lr_ft = defaults._training_phases()[1].learning_rate  # the estimator's own rule
     print(f"DToPSegmenter defaults: p0={p0}, max_iter={defaults.max_iter}, finetune_iter="
           f"{defaults.finetune_iter}, fine-tuning learning rate {lr_ft:g}; this run: step 1 {e1} "
           f"epochs, step 2 {e2} epochs. ViT patch 4 (64 tokens of 32x32 images), dim 64, depth 6, "
