@@ -174,6 +174,13 @@ def _identity(item):
     return item
 
 
+def n_batches(n, batch_size, min_last=2):
+    """Number of minibatches :func:`epoch_batches` cuts ``n`` samples into (same arguments)."""
+    bs = max(1, min(batch_size, n))
+    k = -(-n // bs)
+    return k - 1 if k > 1 and n - (k - 1) * bs < min_last else k
+
+
 def epoch_batches(indices, batch_size, rng=None, *, min_last=2):
     """Cut ``indices`` into minibatches, in an order shuffled by ``rng``.
 
@@ -199,9 +206,7 @@ def epoch_batches(indices, batch_size, rng=None, *, min_last=2):
     n = len(indices)
     bs = max(1, min(batch_size, n))
     order = rng.permutation(n) if rng is not None else np.arange(n)
-    cuts = list(range(0, n, bs))
-    if len(cuts) > 1 and n - cuts[-1] < min_last:
-        cuts.pop()
+    cuts = list(range(0, n, bs))[:n_batches(n, batch_size, min_last)]
     return [indices[order[a:b]].tolist() for a, b in zip(cuts, cuts[1:] + [n])]
 
 

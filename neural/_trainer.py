@@ -33,7 +33,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from torch.utils._pytree import tree_leaves
 
-from ._data import epoch_batches, make_loader, sequential_batches, to_device
+from ._data import epoch_batches, make_loader, n_batches, sequential_batches, to_device
 from ._distributed import (
     derived_seed,
     distributed_context,
@@ -346,10 +346,7 @@ class Trainer:
     @property
     def batches_per_epoch(self):
         """Minibatches in one training epoch (int)."""
-        n = len(self.train_indices)
-        bs = max(1, min(self.estimator.batch_size, n))
-        k = -(-n // bs)
-        return k - 1 if k > 1 and n - (k - 1) * bs < self._min_batch else k
+        return n_batches(len(self.train_indices), self.estimator.batch_size, self._min_batch)
 
     # ------------------------------------------------------------------ run
     def run(self, *, fresh):
