@@ -204,12 +204,14 @@ def infopro_loss_weights(n_modules, lambdas):
     weights : list of tuple of float
         ``(lambda_recon, lambda_task)`` for each of the ``K - 1`` local modules.
     """
+    return _interpolate([k / (n_modules - 2) if n_modules > 2 else 0.0
+                         for k in range(n_modules - 1)], lambdas)
+
+
+def _interpolate(ratios, lambdas):
+    """``(lambda_recon, lambda_task)`` at each ratio ``r``: ``(1 - r) * first + r * last``."""
     ixx_1, ixy_1, ixx_2, ixy_2 = (float(v) for v in lambdas)
-    out = []
-    for k in range(n_modules - 1):
-        r = k / (n_modules - 2) if n_modules > 2 else 0.0
-        out.append((ixx_1 * (1 - r) + ixx_2 * r, ixy_1 * (1 - r) + ixy_2 * r))
-    return out
+    return [(ixx_1 * (1 - r) + ixx_2 * r, ixy_1 * (1 - r) + ixy_2 * r) for r in ratios]
 
 
 def man_loss_weights(next_stages, n_modules, lambdas, n_stages=3):
@@ -251,10 +253,6 @@ def man_loss_weights(next_stages, n_modules, lambdas, n_stages=3):
     >>> man_loss_weights([1, 1, 2, 2, 2, 3, 3], 8, (5, 0.5, 0, 0))[0]  # r = 1/6
     (4.166666666666667, 0.4166666666666667)
     """
-    ixx_1, ixy_1, ixx_2, ixy_2 = (float(v) for v in lambdas)
     denominator = max(n_modules - 2, n_stages + 1)
-    out = []
-    for stage in next_stages:
-        r = stage / denominator if n_modules > 2 else 0.0
-        out.append((ixx_1 * (1 - r) + ixx_2 * r, ixy_1 * (1 - r) + ixy_2 * r))
-    return out
+    return _interpolate([stage / denominator if n_modules > 2 else 0.0 for stage in next_stages],
+                        lambdas)
