@@ -164,10 +164,15 @@ def shard(batch, rank, world_size):
     indices : list of int
         The indices this process trains on.
     """
-    n = len(batch)
-    start = rank * n // world_size
-    stop = (rank + 1) * n // world_size
+    start, stop = shares(len(batch), world_size)[rank]
     return batch[start:stop]
+
+
+def shares(n, world_size):
+    """Contiguous shares of ``range(n)`` (sizes differ by at most one): ``(start, stop)`` of
+    every process."""
+    cuts = [r * n // world_size for r in range(world_size + 1)]
+    return list(zip(cuts[:-1], cuts[1:]))
 
 
 class _Unit(nn.Module):
@@ -318,8 +323,7 @@ class DistContext:
 
     def split(self, n):
         """Contiguous shares of ``range(n)``: ``(start, stop)`` of every process."""
-        cuts = [r * n // self.world_size for r in range(self.world_size + 1)]
-        return list(zip(cuts[:-1], cuts[1:]))
+        return shares(n, self.world_size)
 
 
 def derived_seed(seed, *keys):
