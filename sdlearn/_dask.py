@@ -13,6 +13,8 @@ import dask.array as da
 import numpy as np
 import scipy.sparse as sp
 
+from ._rows import host
+
 _INNER = "abcdefghjklmnopqrstuvwxy"  # index letters of the non-row axes of the inputs ('i' is the rows)
 _OUTER = "ABCDEFGH"  # index letters of the axes of a reduced result
 
@@ -186,8 +188,6 @@ def fused_sums(terms):
         shape = () if op in ("sum", "dot") else (operands[0].shape[-1], operands[1].shape[-1])
         layout.append((name, op, tuple(index[id(a)] for a in operands), shape, size))
         size += int(np.prod(shape)) if shape else 1
-    from ._rows import host
-
     packed = host(sum_rows(_FusedTerms(tuple(layout), size), *arrays, shape=(size,)))
     out = {}
     for name, op, _, shape, start in layout:

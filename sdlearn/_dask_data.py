@@ -23,13 +23,16 @@ from ._backend import squared_norm
 from ._data import (
     DataMatrix,
     _exponent,
+    from_sum,
     max_abs,
     max_exponent_of,
+    plain_sum_is_accurate,
     safe_exponent,
+    scale_from_largest,
     scaled_squared_norm,
     times_power_of_two,
 )
-from ._rows import host
+from ._rows import host, hosts
 
 
 def _dense(a):
@@ -249,16 +252,12 @@ def scale_of(X):
 
 def host_statistics(X):
     """:func:`statistics` computed (one round trip)."""
-    from ._rows import hosts
-
     return hosts(*statistics(X))
 
 
 def scale_from_statistics(X, total, largest):
     """``(scale, ||X / scale||^2)`` from the sum of squares and the largest entry, as
     :func:`~sdlearn._data.data_scale` decides in memory."""
-    from ._data import from_sum, plain_sum_is_accurate, scale_from_largest
-
     n_entries = X.shape[0] * X.shape[1]
     if n_entries == 0:
         return 1.0, 0.0
@@ -270,9 +269,4 @@ def scale_from_statistics(X, total, largest):
         return float(host(_dask.sum_rows(_scaled_squares, X, shape=(), dtype=np.float64, k=k)))
 
     return scale_from_largest(largest, n_entries, max_exponent, lambda: total, scaled)
-
-
-def is_data_matrix(A):
-    """Whether ``A`` is one of the data matrix classes."""
-    return isinstance(A, DataMatrix)
 

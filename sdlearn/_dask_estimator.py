@@ -10,7 +10,6 @@ client's memory.
 """
 
 import numpy as np
-import scipy.sparse as sp
 from dask import array as da
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
@@ -125,7 +124,7 @@ def by_row_blocks(estimator, method, X, X_aux, *, ncols, dtype):
     model = _prediction_model(estimator)
     constants = {}
     if getattr(estimator, "nonnegative", False) and (method == "transform" or estimator.mode == "feature"):
-        constants["largest"] = _largest_product(estimator, X)
+        constants["largest"] = _largest_product(model, X)
     return _dask.map_rows(_Apply(len(arrays)), *arrays, ncols=ncols, dtype=dtype, model=model, method=method,
                           **constants)
 
@@ -142,17 +141,17 @@ class _Apply:
         return _apply(X, X_aux, largest, model=model, method=method)
 
 
-def _largest_product(estimator, X):
+def _largest_product(model, X):
     """Lazy largest absolute entry of ``X_main W`` over all the rows (the scale of the
-    nonnegative coding's stopping rule)."""
-    return _dask.reduce_rows(_block_largest_product, X, shape=(), how="max", model=_prediction_model(estimator))
+    nonnegative coding's stopping rule; ``model`` as :func:`_prediction_model` gives it)."""
+    return _dask.reduce_rows(_block_largest_product, X, shape=(), how="max", model=model)
 
 
 def _block_largest_product(X, model):
     from ._coding import scaled_product
     from ._data import max_abs
 
-    X_main = model._main(X, np) if not sp.issparse(X) else X[:, list(model._main_columns)]
+    X_main = model._main(X, np)
     W = np.asarray(model.components_, dtype=X.dtype).T
     return max_abs(scaled_product(X_main, W, np, model._scale()), np)
 

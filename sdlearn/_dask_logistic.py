@@ -13,7 +13,7 @@ import numpy as np
 from . import _dask
 from ._logistic import LogisticBlock
 from ._objective import class_probabilities, logistic_loss_grad
-from ._rows import host
+from ._rows import host, keep
 
 _HESSIAN_ENTRIES = 1 << 21  # entries of the per-sample curvature blocks formed at once in a chunk
 
@@ -43,7 +43,7 @@ class DistributedLogisticBlock(LogisticBlock):
     ``hessian_product`` multiplies by it."""
 
     def __init__(self, design, Q, r, q, problem):
-        super().__init__(_dask.persist_all(design)[0], Q, r, q, problem)
+        super().__init__(keep(design), Q, r, q, problem)
 
     def evaluate(self, V):
         """Value, gradient and the Hessian of the loss at ``V`` (one round trip)."""

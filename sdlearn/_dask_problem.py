@@ -18,7 +18,14 @@ from dask import array as da
 from . import _dask
 from ._backend import array_api_compat
 from ._dask_data import DaskDataMatrix, scale_from_statistics, statistics
-from ._data import column_scales_from, max_abs, power_of_two_scale, scaled_column_squares, scale_columns
+from ._data import (
+    column_exponents,
+    column_scales_from,
+    max_abs,
+    power_of_two_scale,
+    scaled_column_squares,
+    scale_columns,
+)
 from ._problem import Scales, check_class_totals, check_n_components, rescaled_problem
 from ._rows import hosts
 
@@ -81,7 +88,7 @@ def prepare_dask_problem(X, y, *, X_aux, sample_weight, mode, n_components, xi, 
     lazy = {"labels": _dask.sum_rows(_label_statistics, y, *(() if w is None else (w,)), shape=(K + 2,),
                                       classes=classes, w_top=w_top)}
     if X_aux is not None and scales is None:
-        exponents = _exponents_of(stats["aux"][0])
+        exponents = column_exponents(stats["aux"][0])
         lazy["aux"] = _dask.sum_rows(_scaled_column_squares, X_aux, shape=(X_aux.shape[1],), exponents=exponents)
     second = dict(zip(lazy, hosts(*lazy.values())))
     unknown, totals, w_sum = second["labels"][0], second["labels"][1:K + 1], second["labels"][K + 1]
@@ -170,12 +177,6 @@ def _column_max_abs(a):
     return np.asarray([max_abs(a[:, j:j + 1], np) for j in range(a.shape[1])])
 
 
-def _exponents_of(largest):
-    from ._data import column_exponents
-
-    return column_exponents(largest)
-
-
 def _scaled_column_squares(a, exponents):
     return scaled_column_squares(a, exponents, np)
 
@@ -214,6 +215,6 @@ def _scale_columns(a, scales):
 def column_scales_of_rows(A):
     """:func:`~sdlearn._data.column_scales` of a row-chunked dask ``A`` (two round trips)."""
     largest = hosts(_dask.reduce_rows(_column_max_abs, A, shape=(A.shape[1],), how="max"))[0]
-    exponents = _exponents_of(largest)
+    exponents = column_exponents(largest)
     return column_scales_from(largest, A.shape[0], lambda _: hosts(
         _dask.sum_rows(_scaled_column_squares, A, shape=(A.shape[1],), exponents=exponents))[0])
