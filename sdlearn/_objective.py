@@ -301,20 +301,15 @@ def classifier_gradient(X, X_aux, point, G, *, ridge, mode, xp, sums=None):
     return g_T, g_gamma, column_sums
 
 
-def reconstruction_error(X, W, C, xp, sq_norm_X=None):
-    """``||X - C W^T||_F^2`` without forming the dense n x p residual (works for sparse X)."""
-    if sq_norm_X is None:
-        sq_norm_X = X.squared_norm() if hasattr(X, "squared_norm") else squared_norm(X, xp)
-    return _reconstruction_from(sq_norm_X, *hosts(*_reconstruction_sums(X, W, C, xp)), W, xp)
-
-
 def _reconstruction_sums(X, W, C, xp):
-    """The sums over the samples that :func:`reconstruction_error` needs: ``sum (X W) * C`` and
-    ``C^T C`` (lazy for rows on a cluster)."""
+    """The sums over the samples that the squared residual ``||X - C W^T||_F^2`` needs (without
+    forming the dense n x p residual; sparse X too): ``sum (X W) * C`` and ``C^T C`` (lazy for
+    rows on a cluster)."""
     return xp.sum(_dense(X @ W, X, xp) * C), C.T @ C
 
 
 def _reconstruction_from(sq_norm_X, cross, CtC, W, xp):
+    """``||X - C W^T||_F^2`` from ``||X||_F^2`` and the :func:`_reconstruction_sums`."""
     quad = float(xp.sum(CtC * (W.T @ W)))
     return max(sq_norm_X - 2.0 * float(cross) + quad, 0.0)
 
