@@ -195,6 +195,57 @@ def write_json(path, benchmark, rows, args, extra=None):
     return path
 
 
+def proc_status(field):
+    """A memory field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``) in bytes, or None where
+    there is none (not Linux)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def peak_rss_bytes():
+    """Peak resident memory of this process.
+
+    Linux's ``VmHWM``; not ``getrusage(RUSAGE_SELF).ru_maxrss``, which in a process started by
+    ``subprocess`` also counts the parent's resident memory at the fork (Linux carries the
+    maximum over ``exec``): a worker started by a parent holding 800 MiB reports 811 MiB there
+    and 11 MiB in ``VmHWM``. Elsewhere ``ru_maxrss``.
+    """
+    peak = proc_status("VmHWM")
+    if peak is not None:
+        return peak
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB elsewhere
+
+
+def reset_peak_rss():
+    """Reset ``VmHWM`` to the current resident size (Linux >= 4.0); False where not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def fresh_process_env(threads, extra=None):
+    """The environment of a benchmark's fresh child process: this checkout first on
+    ``PYTHONPATH`` (the code under test), ``OMP_NUM_THREADS=threads``, then ``extra``."""
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    env["OMP_NUM_THREADS"] = str(threads)
+    env.update(extra or {})
+    return env
+
+
 def pyplot():
     """matplotlib.pyplot with the non-interactive Agg backend (None if matplotlib is missing)."""
     try:

@@ -49,7 +49,16 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import (  # noqa: E402
+    fresh_process_env,
+    make_parser,
+    proc_status,
+    pyplot,
+    reset_peak_rss,
+    write_json,
+)
+
 NEUTRAL_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
 JEMALLOC_PATHS = ("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "/usr/lib/aarch64-linux-gnu/libjemalloc.so.2",
                   "/usr/lib64/libjemalloc.so.2", "/usr/local/lib/libjemalloc.so.2")
@@ -93,13 +102,8 @@ PAPERS = [
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="small budget (a few minutes on 2 cores)")
+    p = make_parser(__doc__.splitlines()[0])
     p.add_argument("--part", choices=("all", "memory", "breakdown", "accuracy"), default="all")
-    p.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
-    p.add_argument("--out", type=Path, default=Path(__file__).parent / "results",
-                   help="folder for the plot (default: benchmarks/results/)")
     p.add_argument("--epochs", type=int, default=None, help="override the accuracy epochs")
     p.add_argument("--jemalloc", default=None,
                    help="libjemalloc.so.2 to preload for the jemalloc column (default: look in "
@@ -108,7 +112,6 @@ def parse_args(argv=None):
                    help="torch threads (1 keeps timings and memory stable on a shared machine)")
     p.add_argument("--only", default=None,
                    help="comma-separated method labels to run (ratios to BP need 'BP' among them)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -130,24 +133,6 @@ def selected(args, label):
 
 
 # ------------------------------------------------------------------ memory, in a fresh process
-def _status(key):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    raise KeyError(key)
-
-
-def _reset_peak():
-    """Reset VmHWM to the current resident size (Linux >= 4.0); False where not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def child(spec):
     """One fit in this (fresh) process; print its memory figures as one JSON line."""
     import torch
@@ -164,27 +149,22 @@ def child(spec):
     clf = LocalLearningClassifier(
         method=spec["method"], backbone=spec["backbone"], width=spec["width"], max_iter=1,
         batch_size=spec["batch_size"], random_state=spec["seed"], device="cpu", **params)
-    reset = _reset_peak()
-    before = _status("VmRSS")
+    reset = reset_peak_rss()
+    before = proc_status("VmRSS")
     start = time.perf_counter()
     clf.fit(X, y)
     print(json.dumps({
         "fit_s": time.perf_counter() - start,
         "saved_bytes": clf.peak_activation_bytes_,
         "live_bytes": clf.peak_memory_bytes_,
-        "process_bytes": _status("VmHWM") - before if reset else None,
+        "process_bytes": proc_status("VmHWM") - before if reset and before is not None else None,
         "modules": len(clf.module_bounds_),
     }))
 
 
 def run_child(spec, allocator, jemalloc):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    env["OMP_NUM_THREADS"] = str(spec["threads"])
-    if allocator == "neutral":
-        env.update(NEUTRAL_ENV)
-    elif allocator == "jemalloc":
-        env["LD_PRELOAD"] = jemalloc
+    extra = {"neutral": NEUTRAL_ENV, "jemalloc": {"LD_PRELOAD": jemalloc}}.get(allocator)
+    env = fresh_process_env(spec["threads"], extra)
     out = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], env=env,
                          capture_output=True, text=True, check=False)
     if out.returncode != 0:
@@ -439,13 +419,9 @@ def print_papers():
 
 
 def plot(mem, allocators, brk, acc, out):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     panels = (mem is not None) + (brk is not None) + (acc is not None)
-    if not panels:
+    if plt is None or not panels:
         return None
     fig, axes = plt.subplots(1, panels, figsize=(7 * panels, 4.5), squeeze=False)
     axes = list(axes[0])
@@ -482,6 +458,7 @@ def plot(mem, allocators, brk, acc, out):
         ax.tick_params(axis="y", labelsize=7)
         ax.legend(fontsize=7)
     fig.tight_layout()
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "local_learning_memory_accuracy.png"
     fig.savefig(path, dpi=120)
@@ -533,9 +510,7 @@ def main(argv=None):
     if args.json:
         rows += [{"benchmark": "paper", "method": m, "setting": s, "memory_vs_bp": r,
                   "accuracy_minus_bp_points": a} for m, s, r, a in PAPERS]
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(rows, indent=1))
-        print(f"json: {args.json}")
+        print(f"json: {write_json(args.json, 'bench_local_learning', rows, args)}")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ tokenising, building the module) is reported apart as ``setup s``. torch runs on
 **precision**: ``precision="32"`` against ``"bf16"`` (``torch.autocast`` with bfloat16) on the CPU.
 Each fit runs in a fresh Python process, so that its peak resident memory is the process's own,
 as a user measures it (Linux's ``VmHWM``: ``getrusage``'s ``ru_maxrss`` would also count this
-script's memory, see ``_peak_bytes``): ``peak RSS`` is that of the whole process (interpreter,
+script's memory, see ``_common.peak_rss_bytes``): ``peak RSS`` is that of the whole process (interpreter,
 torch, data, fit), ``fit RSS`` how far the fit raised it above the resident memory just before
 ``fit``. Time is the median epoch after the first; the score is the
 estimator's ``score`` on held-out data of the same generator (accuracy, mean IoU, Dice, accuracy).
@@ -67,7 +67,17 @@ from sklearn.exceptions import ConvergenceWarning
 from torch.nn import functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import git_revision, make_parser, print_table, pyplot, run_benchmark, write_json  # noqa: E402
+from _common import (  # noqa: E402
+    fresh_process_env,
+    git_revision,
+    make_parser,
+    peak_rss_bytes,
+    print_table,
+    proc_status,
+    pyplot,
+    run_benchmark,
+    write_json,
+)
 
 from neural import ASTRSegmenter, DToPSegmenter, LocalLearningClassifier, P2CClassifier  # noqa: E402
 from neural.callbacks import Callback  # noqa: E402
@@ -302,39 +312,10 @@ def measure(name, setup, args):
 
 
 # ------------------------------------------------------------- fresh-process workers
-def _proc_status(field):
-    """A memory field of ``/proc/self/status`` in bytes (Linux), or None."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
 def _resident_bytes():
     """Resident memory of this process now."""
-    now = _proc_status("VmRSS")
-    return _peak_bytes() if now is None else now
-
-
-def _peak_bytes():
-    """Peak resident memory of this process.
-
-    Linux's ``VmHWM``; not ``getrusage(RUSAGE_SELF).ru_maxrss``, which in a process started by
-    ``subprocess`` also counts the parent's resident memory at the fork (Linux carries the
-    maximum over ``exec``): a worker started by a parent holding 800 MiB reports 811 MiB there
-    and 11 MiB in ``VmHWM``. Elsewhere ``ru_maxrss``.
-    """
-    peak = _proc_status("VmHWM")
-    if peak is not None:
-        return peak
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB elsewhere
+    now = proc_status("VmRSS")
+    return peak_rss_bytes() if now is None else now
 
 
 class Perturb(Callback):
@@ -373,7 +354,7 @@ def worker(args):
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, y, **fit_params)
     seconds = time.perf_counter() - start
-    peak = _peak_bytes()  # before scoring, which allocates too
+    peak = peak_rss_bytes()  # before scoring, which allocates too
     rank = int(os.environ.get("RANK", "0"))
     result = {"epoch_s": float(np.median(clock.epochs()[1:])), "fit_s": seconds,
               "peak_rss": peak, "fit_rss": max(0, peak - before), "n_iter": est.n_iter_,
@@ -406,11 +387,8 @@ def _launch(args, key, extra, nproc=None, threads=None, timeout=1200):
         else:
             cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                    f"--nproc_per_node={nproc}", script, *flags]
-        env = {k: v for k, v in os.environ.items()
+        env = {k: v for k, v in fresh_process_env(threads or args.threads).items()
                if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
-        env["OMP_NUM_THREADS"] = str(threads or args.threads)
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}"
