@@ -11,31 +11,8 @@ one round trip per evaluation (one per Newton step), the same Newton directions 
 import numpy as np
 
 from . import _dask
-from ._logistic import LogisticBlock
-from ._objective import class_probabilities, logistic_loss_grad
+from ._logistic import LogisticBlock, block_statistics
 from ._rows import host, keep
-
-_HESSIAN_ENTRIES = 1 << 21  # entries of the per-sample curvature blocks formed at once in a chunk
-
-
-def _block_statistics(Z, Y, w, *, VR, R):
-    """``[loss, Z^T G (flattened), Hessian (flattened)]`` of one chunk at contrast weights ``VR``."""
-    D, d = VR.shape
-    S = Z @ VR
-    loss, G = logistic_loss_grad(S, Y, w, np)
-    P = class_probabilities(S, np)[0]
-    H = np.zeros((D, d, D, d))
-    rows = max(1, _HESSIAN_ENTRIES // (D * d * d))  # slices bound the n x D x d x d temporaries
-    for start in range(0, Z.shape[0], rows):
-        part = slice(start, start + rows)
-        p = P[part]
-        # per sample w_i R (diag(p_i) - p_i p_i^T) R (symmetric d x d)
-        C = w[part, None, None] * (p[:, :, None] * np.eye(d)[None] - p[:, :, None] * p[:, None, :])
-        if R is not None:
-            C = np.einsum("jl,nlm,mk->njk", R, C, R)
-        H += np.einsum("na,nb,njk->akbj", Z[part], Z[part], C, optimize=True)
-    return np.concatenate([[loss], (Z.T @ G).ravel(), H.ravel()])
-
 
 class DistributedLogisticBlock(LogisticBlock):
     """:class:`~sdlearn._logistic.LogisticBlock` over a row-chunked dask design (see the module
@@ -52,7 +29,7 @@ class DistributedLogisticBlock(LogisticBlock):
         VR = np.asarray(self._contrast(V))
         R = None if pb.score_map is None else np.asarray(pb.score_map)
         size = 1 + D * d + (D * d) ** 2
-        packed = host(_dask.sum_rows(_block_statistics, self.design, pb.Y, pb.w, shape=(size,), VR=VR, R=R))
+        packed = host(_dask.sum_rows(block_statistics, self.design, pb.Y, pb.w, shape=(size,), VR=VR, R=R))
         loss, ZtG, H = packed[0], packed[1:1 + D * d].reshape(D, d), packed[1 + D * d:].reshape(D * d, D * d)
         ridge = self.ridge(V)
         self._last = (V, float(loss))

@@ -13,11 +13,14 @@ any number of classes.
 
 import math
 
+import numpy as np
+
 from ._objective import class_probabilities, logistic_loss_grad
 
 _ARMIJO_HALVINGS = 34  # the line search gives up below a step of 1e-10
 _MAX_STRETCH = 1e4  # longest Newton step relative to 1 + the size of the point
 _MAX_CG_STEP = 1e30  # a conjugate-gradient step this long means zero curvature: stop there
+_HESSIAN_ENTRIES = 1 << 21  # entries of the per-sample curvature blocks formed at once in a chunk
 
 
 class LogisticBlock:
@@ -149,3 +152,26 @@ def logistic_block(design, Q, r, q, problem):
 
         return DistributedLogisticBlock(design, Q, r, q, problem)
     return LogisticBlock(design, Q, r, q, problem)
+
+
+def block_statistics(Z, Y, w, *, VR, R):
+    """``[loss, Z^T G (flattened), Hessian (flattened)]`` of the weighted logistic loss of one
+    row chunk (or batch) of the design ``Z`` at contrast weights ``VR = V R`` (``R`` the
+    symmetric score map, ``None`` for the identity): ``G`` is the gradient in the contrast
+    scores ``Z VR`` (``Z^T G R`` the gradient in ``V``), the Hessian is in ``vec(V)``
+    (row-major): ``sum_i w_i (z_i z_i^T) kron (R C_i R)``, ``C_i = diag(p_i) - p_i p_i^T``."""
+    D, d = VR.shape
+    S = Z @ VR
+    loss, G = logistic_loss_grad(S, Y, w, np)
+    P = class_probabilities(S, np)[0]
+    H = np.zeros((D, d, D, d))
+    rows = max(1, _HESSIAN_ENTRIES // (D * d * d))  # slices bound the n x D x d x d temporaries
+    for start in range(0, Z.shape[0], rows):
+        part = slice(start, start + rows)
+        p = P[part]
+        # per sample w_i R (diag(p_i) - p_i p_i^T) R (symmetric d x d)
+        C = w[part, None, None] * (p[:, :, None] * np.eye(d)[None] - p[:, :, None] * p[:, None, :])
+        if R is not None:
+            C = np.einsum("jl,nlm,mk->njk", R, C, R)
+        H += np.einsum("na,nb,njk->akbj", Z[part], Z[part], C, optimize=True)
+    return np.concatenate([[loss], (Z.T @ G).ravel(), H.ravel()])

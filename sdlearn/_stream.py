@@ -27,7 +27,7 @@ from sklearn.utils import check_random_state
 from ._bcd import BlockState, update_codes
 from ._coding import encode
 from ._data import column_scales
-from ._objective import class_probabilities, logistic_loss_grad
+from ._logistic import block_statistics
 from ._problem import initial_intercept, prepare_problem
 from ._projection import make_projector
 from ._rows import host, hosts, is_dask
@@ -183,16 +183,11 @@ class StreamState:
 def _second_order(codes, Y, w, X_aux=None, *, V, R):
     """``[gradient, Hessian]`` (flattened) of a batch's (or row chunk's) weighted logistic loss
     ``sum_i w_i l(y_i, z_i^T V R)`` in ``vec(V)`` (row-major), ``z_i = [codes_i, X_aux_i, 1]``."""
-    n, d = codes.shape[0], R.shape[0]
+    n, (D, d) = codes.shape[0], V.shape
     Z = np.hstack([codes] + ([X_aux] if X_aux is not None else []) + [np.ones((n, 1))])
-    _, G = logistic_loss_grad(Z @ V, Y, w, np, R)
-    gradient = (Z.T @ G).ravel()
-    P, _ = class_probabilities(Z @ V @ R, np)
-    # Hessian in vec(V) (row-major): z z^T (x) R (diag p - p p^T) R
-    curvature = w[:, None, None] * (np.einsum("nj,jl->njl", P, np.eye(d)) - np.einsum("nj,nl->njl", P, P))
-    curvature = np.einsum("ij,njk,kl->nil", R, curvature, R)
-    H = np.einsum("ni,nk,njl->ijkl", Z, Z, curvature).reshape(Z.shape[1] * d, -1)
-    return np.concatenate([gradient, H.ravel()])
+    packed = block_statistics(Z, Y, w, VR=V @ R, R=R)  # [loss, Z^T G in the contrast scores, Hessian]
+    gradient = packed[1:1 + D * d].reshape(D, d) @ R
+    return np.concatenate([gradient.ravel(), packed[1 + D * d:]])
 
 
 def iter_batches(X, y, X_aux=None, *, batch_size=1000):
