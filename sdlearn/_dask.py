@@ -70,31 +70,31 @@ class _stacked:
         return np.asarray(self.fn(*blocks, **constants), dtype=self.dtype).reshape((1,) + self.shape)
 
 
+def stacked_rows(fn, *arrays, shape, dtype=np.float64, **constants):
+    """Lazy ``fn(*chunks, **constants)``, an array of ``shape``, for every row chunk, stacked
+    along a new first axis (one entry per chunk) for a tree reduction over that axis."""
+    shape = tuple(int(s) for s in shape)
+    out = "i" + _OUTER[:len(shape)]
+    return da.blockwise(_stacked(fn, shape, dtype), out, *_arguments(arrays), new_axes=dict(zip(_OUTER, shape)),
+                        adjust_chunks={"i": 1}, dtype=dtype, concatenate=True,
+                        meta=np.empty((0,) * len(out), dtype=dtype), **constants)
+
+
 def sum_rows(fn, *arrays, shape, dtype=np.float64, **constants):
     """Lazy sum over the row chunks of ``fn(*chunks, **constants)``, an array of ``shape``.
 
     Each chunk's result is a small array; dask stacks them along a new axis and sums that axis
     in a tree (``split_every`` chunks at a time), so no process ever holds more than a few.
     """
-    shape = tuple(int(s) for s in shape)
-    out = "i" + _OUTER[:len(shape)]
-    new_axes = dict(zip(_OUTER, shape))
-    stacked = da.blockwise(_stacked(fn, shape, dtype), out, *_arguments(arrays), new_axes=new_axes,
-                           adjust_chunks={"i": 1}, dtype=dtype, concatenate=True,
-                           meta=np.empty((0,) * len(out), dtype=dtype), **constants)
-    return stacked.sum(axis=0)
+    return stacked_rows(fn, *arrays, shape=shape, dtype=dtype, **constants).sum(axis=0)
 
 
 def reduce_rows(fn, *arrays, shape, dtype=np.float64, how="sum", **constants):
     """Like :func:`sum_rows` with another tree reduction of the chunks' results ('sum', 'max'
     or 'min')."""
+    stacked = stacked_rows(fn, *arrays, shape=shape, dtype=dtype, **constants)
     if how == "sum":
-        return sum_rows(fn, *arrays, shape=shape, dtype=dtype, **constants)
-    shape = tuple(int(s) for s in shape)
-    out = "i" + _OUTER[:len(shape)]
-    stacked = da.blockwise(_stacked(fn, shape, dtype), out, *_arguments(arrays),
-                           new_axes=dict(zip(_OUTER, shape)), adjust_chunks={"i": 1}, dtype=dtype,
-                           concatenate=True, meta=np.empty((0,) * len(out), dtype=dtype), **constants)
+        return stacked.sum(axis=0)
     return stacked.max(axis=0) if how == "max" else stacked.min(axis=0)
 
 

@@ -16,7 +16,6 @@ The Gram matrix of the samples (n x n) is not offered: it would have to gather n
 
 import numpy as np
 import scipy.sparse as sp
-from dask import array as da
 
 from . import _dask
 from ._backend import squared_norm
@@ -90,15 +89,8 @@ def chunk_statistics(x):
 def statistics(X):
     """Lazy ``(sum of squares, largest |entry|, non-finite count, negative count)`` of ``X``,
     one task per chunk and tree reductions (compute them with others in one round trip)."""
-    per_chunk = da.blockwise(
-        _stacked_statistics, "iA", X, "ij", new_axes={"A": 4}, adjust_chunks={"i": 1},
-        dtype=np.float64, concatenate=True, meta=np.empty((0, 0)),
-    )
+    per_chunk = _dask.stacked_rows(chunk_statistics, X, shape=(4,))
     return (per_chunk[:, 0].sum(), per_chunk[:, 1].max(), per_chunk[:, 2].sum(), per_chunk[:, 3].sum())
-
-
-def _stacked_statistics(x):
-    return chunk_statistics(x)[None, :]
 
 
 class DaskDataMatrix(DataMatrix):
