@@ -47,7 +47,7 @@ from ._objective import classifier_gradient, classifier_value
 from ._params import BCD, COMMON, DATA, INIT_BCD
 from ._problem import SDLResult, as_matrix, initial_intercept, prepare_problem, sign_flip, top_eigenvalue, warm_start
 from ._projection import make_projector
-from ._rows import clip_nonnegative, floats, host, hosts, keep
+from ._rows import clip_nonnegative, host, hosts, keep
 
 _MAX_DOUBLINGS = 60  # the adaptive step search doubles its curvature estimate at most this often
 _MIN_TRIAL = 2.0 ** -40  # smallest curvature estimate tried, relative to the block's bound
